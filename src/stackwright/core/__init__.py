@@ -1,0 +1,1 @@
+"""The core: spec, graph, planner, executor, state. It knows no target technology."""

@@ -1,0 +1,1 @@
+"""Loading and validating a project's spec: files → located documents → declared resources."""
