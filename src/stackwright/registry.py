@@ -67,7 +67,8 @@ class Registry(Generic[T]):
             return item
         ep = self._discoverable().get(name)
         if ep is None:
-            raise RegistryError(f"unknown {self.what} {name!r}", hint=did_you_mean(name, self.names()))
+            hint = did_you_mean(name, self.names())
+            raise RegistryError(f"unknown {self.what} {name!r}", hint=hint)
         loaded: T = ep.load()  # type: ignore[attr-defined]
         self._items[name] = loaded
         return loaded

@@ -110,6 +110,10 @@ class Kind:
         """Spec paths to treat as sensitive for these inputs (a kind may depend on a flag)."""
         return self.sensitive
 
+    def sensitive_outputs_for(self, inputs: Mapping[str, Any]) -> frozenset[str]:
+        """Output names to treat as sensitive for these inputs."""
+        return self.sensitive_outputs
+
     def replace_fields(
         self, before: Mapping[str, Any], after: Mapping[str, Any], changed: set[str]
     ) -> set[str]:

@@ -61,7 +61,7 @@ class Declared:
     sensitive: frozenset[str] = frozenset()
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Where a recorded resource is in its life; anything but READY means an action was
     started and its end was never recorded (a crash), to be reconciled on the next run."""
 
@@ -115,7 +115,7 @@ class Imported:
     outputs: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     NOOP = "no-op"
     CREATE = "create"
     UPDATE = "update"

@@ -1,0 +1,64 @@
+# Stackwright — `make up` runs the platform on the bundled example; `make test` runs every test.
+# Both install what is missing first (Debian packages, the venv), so they work on a fresh machine.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SW := $(VENV)/bin/stackwright
+PYTHON ?= python3
+EXAMPLE ?= examples/quickstart
+PYTEST_ARGS ?=
+# Debian packages the platform and its tests use (installed only when missing).
+APT_PACKAGES ?= podman runc haproxy postgresql redis-server restic busybox-static debootstrap \
+	prometheus prometheus-alertmanager wrk util-linux
+
+.PHONY: setup up down test test-quick bench lint clean-venv
+
+setup: .make/apt .make/venv
+
+.make/apt: Makefile
+	@mkdir -p .make
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+.make/venv: pyproject.toml constraints.txt
+	@mkdir -p .make
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+up: setup
+	@$(SW) -C $(EXAMPLE) apply --yes
+	@echo
+	@echo "The example is applied. Look at:"
+	@echo "  $(SW) -C $(EXAMPLE) state list"
+	@echo "  $(SW) -C $(EXAMPLE) output"
+	@echo "  $(SW) -C $(EXAMPLE) graph --format mermaid"
+	@echo "  $(SW) -C $(EXAMPLE) state history"
+	@echo "  files written under $(EXAMPLE)/out/"
+
+down: setup
+	@$(SW) -C $(EXAMPLE) destroy --yes
+
+test: setup
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+test-quick: .make/venv
+	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/engine_vs_terraform.py
+
+lint: .make/venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+clean-venv:
+	rm -rf $(VENV) .make

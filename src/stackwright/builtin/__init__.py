@@ -1,0 +1,1 @@
+"""Built-in kinds that need no target technology: File and Command."""

@@ -1,0 +1,326 @@
+"""plan, apply, destroy, drift, import, output, graph, validate, init, schema."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from stackwright.cli.main import Options, _options, emit_json, engine, printer, run
+
+PARALLELISM = typer.Option("--parallelism", min=1, help="Actions run at once.")
+LOCK_TIMEOUT = typer.Option("--lock-timeout", min=0.0, help="Seconds to wait for the lock.")
+YES = typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (init, validate, plan, apply, destroy, drift, import_, output, graph, schema,
+               version):
+        name = fn.__name__.rstrip("_")
+        app.command(name=name)(fn)
+
+
+def init(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Option(help="Project name (default: the dir's).")] = None,
+) -> None:
+    """Scaffold a project (stackwright.yaml and an example) in the project directory."""
+    opts = _options(ctx)
+
+    def body() -> None:
+        from stackwright.core.spec.scaffold import scaffold
+
+        root = opts.chdir.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        written = scaffold(root, name or _slug(root.name))
+        if opts.json:
+            emit_json({"ok": True, "written": [str(p) for p in written]})
+            return
+        out = printer(opts)
+        for path in written:
+            out.line(f"  {out.paint('+', 'green')} {path}")
+        out.line("Project created. Next: stackwright plan")
+
+    run(opts, body)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return slug or "project"
+
+
+def validate(ctx: typer.Context) -> None:
+    """Check the spec: structure, kinds, schema, references and cycles; report every error."""
+    opts = _options(ctx)
+
+    def body() -> None:
+        eng = engine(opts)
+        project = eng.project
+        count = len(project.declared)
+        if opts.json:
+            emit_json({"ok": True, "project": eng.name, "environment": eng.environment,
+                       "resources": count})
+        else:
+            out = printer(opts)
+            out.line(out.paint("The spec is valid:", "green", "bold") +
+                     f" {count} resource(s) in {eng.name}/{eng.environment}.")
+
+    run(opts, body)
+
+
+def plan(
+    ctx: typer.Context,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Save the plan to apply it.")
+                        ] = None,
+    destroy: Annotated[bool, typer.Option("--destroy", help="Plan to destroy everything.")
+                       ] = False,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 2: changes, 1: error.")
+    ] = False,
+    refresh: Annotated[bool, typer.Option(help="Read live objects first.")] = True,
+    parallelism: Annotated[int, PARALLELISM] = 10,
+) -> None:
+    """Show what apply would change: create, update, replace (and why) or destroy."""
+    opts = _options(ctx)
+
+    def body() -> bool:
+        from stackwright.cli.render import render_plan
+        from stackwright.core.planfile import plan_to_json, write_plan
+
+        eng = engine(opts)
+        target = _in_project(opts, out_file)
+        made = eng.plan(destroy=destroy, refresh=refresh, parallelism=parallelism)
+        if target is not None:
+            write_plan(made, target, eng.cipher)
+        if opts.json:
+            doc = plan_to_json(made)
+            if out_file is not None:
+                doc["saved_to"] = str(out_file)
+            emit_json(doc)
+        else:
+            out = printer(opts)
+            render_plan(made, out)
+            if out_file is not None:
+                out.line(f"\nSaved the plan to {out_file}. Apply it exactly with:"
+                         f" stackwright apply {out_file}")
+        eng.close()
+        return bool(made.has_changes)
+
+    changes = run(opts, body)
+    if detailed_exitcode and changes:
+        raise typer.Exit(2)
+
+
+def _in_project(opts: Options, path: Path | None) -> Path | None:
+    """Relative plan-file paths are relative to the project directory (-C), as with
+    terraform -chdir."""
+    if path is None or path.is_absolute():
+        return path
+    return opts.chdir / path
+
+
+def _confirm(opts: Options, verb: str) -> Any:
+    from stackwright.cli.render import render_plan
+
+    def confirm(plan: Any) -> bool:
+        out = printer(opts)
+        render_plan(plan, out)
+        if not sys.stdin.isatty():
+            from stackwright.errors import PlanError
+
+            raise PlanError(f"{verb} needs confirmation and there is no terminal",
+                            hint="pass --yes to proceed without asking")
+        answer = typer.prompt(f"\nDo you want to {verb}? Only 'yes' will be accepted")
+        return bool(answer.strip() == "yes")
+
+    return confirm
+
+
+def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
+           parallelism: int, lock_timeout: float, refresh: bool = True) -> None:
+    from stackwright.cli.render import ProgressPrinter, render_plan, render_result, result_to_json
+    from stackwright.core.engine import require_changes_applied
+    from stackwright.core.planfile import plan_to_json, read_plan
+
+    eng = engine(opts)
+    plan_path = _in_project(opts, plan_file)
+    saved = read_plan(plan_path, eng.cipher) if plan_path is not None else None
+    verb = "destroy" if destroy else "apply"
+    confirm = None if (yes or saved is not None) else _confirm(opts, f"{verb} these changes")
+    out = printer(opts)
+    if saved is not None and not opts.json:
+        render_plan(saved, out)
+    on_event = (lambda e: None) if opts.json else ProgressPrinter(out)
+    outcome = eng.apply(saved, destroy=destroy, parallelism=parallelism,
+                        lock_timeout=lock_timeout, confirm=confirm, on_event=on_event,
+                        refresh=refresh)
+    eng.close()
+    if outcome is None:
+        if opts.json:
+            emit_json({"ok": False, "cancelled": True})
+        else:
+            out.line(f"{verb.capitalize()} cancelled.")
+        raise typer.Exit(1)
+    if opts.json:
+        emit_json({"ok": outcome.result.ok, "serial": outcome.serial,
+                   "plan": plan_to_json(outcome.plan), "result": result_to_json(outcome.result)})
+    elif not outcome.plan.has_changes:
+        render_plan(outcome.plan, out)
+    else:
+        if yes and saved is None:
+            pass  # progress lines said it all; the plan was not asked about
+        out.line()
+        render_result(outcome.result, out, "Destroy" if destroy else "Apply")
+    if not outcome.result.ok:
+        if opts.json:
+            raise typer.Exit(1)
+        require_changes_applied(outcome)
+
+
+def apply(
+    ctx: typer.Context,
+    plan_file: Annotated[Path | None, typer.Argument(help="A plan saved with plan --out.")
+                         ] = None,
+    yes: Annotated[bool, YES] = False,
+    parallelism: Annotated[int, PARALLELISM] = 10,
+    lock_timeout: Annotated[float, LOCK_TIMEOUT] = 0.0,
+    refresh: Annotated[bool, typer.Option(help="Read live objects first.")] = True,
+) -> None:
+    """Make it so: plan (or take a saved plan), confirm, and execute in dependency order."""
+    opts = _options(ctx)
+    run(opts, lambda: _apply(opts, plan_file=plan_file, destroy=False, yes=yes,
+                             parallelism=parallelism, lock_timeout=lock_timeout,
+                             refresh=refresh))
+
+
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, YES] = False,
+    parallelism: Annotated[int, PARALLELISM] = 10,
+    lock_timeout: Annotated[float, LOCK_TIMEOUT] = 0.0,
+) -> None:
+    """Destroy everything this project and environment manage, dependents first."""
+    opts = _options(ctx)
+    run(opts, lambda: _apply(opts, plan_file=None, destroy=True, yes=yes,
+                             parallelism=parallelism, lock_timeout=lock_timeout))
+
+
+def drift(ctx: typer.Context, parallelism: Annotated[int, PARALLELISM] = 10) -> None:
+    """Show what changed behind Stackwright's back; exit 2 when anything drifted."""
+    opts = _options(ctx)
+
+    def body() -> int:
+        from stackwright.cli.render import render_drift
+        from stackwright.core.planfile import change_to_json
+
+        eng = engine(opts)
+        found = eng.drift(parallelism)
+        eng.close()
+        if opts.json:
+            emit_json({"drifted": bool(found), "resources": [change_to_json(c) for c in found]})
+        else:
+            render_drift(found, printer(opts))
+        return len(found)
+
+    if run(opts, body):
+        raise typer.Exit(2)
+
+
+def import_(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="Kind/name, as declared in the spec.")],
+    object_id: Annotated[str, typer.Argument(metavar="ID", help="The existing object's ID.")],
+    lock_timeout: Annotated[float, LOCK_TIMEOUT] = 0.0,
+) -> None:
+    """Adopt an existing object into the state as a declared resource."""
+    opts = _options(ctx)
+
+    def body() -> None:
+        from stackwright.core.model import Address
+
+        eng = engine(opts)
+        record = eng.import_resource(Address.parse(address), object_id, lock_timeout)
+        eng.close()
+        if opts.json:
+            emit_json({"ok": True, "address": address, "id": record.id})
+        else:
+            out = printer(opts)
+            out.line(out.paint("Import successful:", "green", "bold") +
+                     f" {address} [id={record.id}]. Run plan to see any difference from the spec.")
+
+    run(opts, body)
+
+
+def output(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Argument(help="Only this resource (Kind/name).")] = None,
+) -> None:
+    """Show the recorded outputs of resources (sensitive ones masked)."""
+    opts = _options(ctx)
+
+    def body() -> None:
+        from stackwright.errors import StateError
+
+        eng = engine(opts)
+        outputs = eng.outputs()
+        eng.close()
+        if address is not None:
+            if address not in outputs:
+                raise StateError(f"{address} is not in the state", hint="see `state list`")
+            outputs = {address: outputs[address]}
+        if opts.json:
+            emit_json(outputs)
+            return
+        out = printer(opts)
+        for addr, values in outputs.items():
+            out.line(out.paint(addr, "bold"))
+            for key, value in values.items():
+                out.line(f"  {key} = {value}")
+
+    run(opts, body)
+
+
+def graph(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="dot or mermaid.")] = "dot",
+) -> None:
+    """Print the dependency graph of the spec as Graphviz DOT or Mermaid."""
+    opts = _options(ctx)
+
+    def body() -> None:
+        g = engine(opts).graph()
+        if opts.json:
+            emit_json({str(a): [str(d) for d in ds] for a, ds in sorted(g.dependencies.items())})
+        elif fmt == "mermaid":
+            sys.stdout.write(g.to_mermaid())
+        else:
+            sys.stdout.write(g.to_dot())
+
+    run(opts, body)
+
+
+def schema(ctx: typer.Context) -> None:
+    """Print the JSON Schema of every registered kind (for editors)."""
+    opts = _options(ctx)
+
+    def body() -> None:
+        from stackwright.core.kinds import kind_registry
+        from stackwright.core.spec.schema import json_schema
+
+        emit_json(json_schema(kind_registry()))
+
+    run(opts, body)
+
+
+def version(ctx: typer.Context) -> None:
+    """Print the version."""
+    from stackwright import __version__
+
+    if _options(ctx).json:
+        emit_json({"version": __version__})
+    else:
+        print(f"stackwright {__version__}")

@@ -1,0 +1,171 @@
+"""``stackwright``: the command line. Each command is a thin layer over the engine.
+
+Every command takes the global options (``-C DIR``, ``--env``, ``--state``, ``--var``,
+``--output json``) and maps errors to exit codes: 0 success, 1 error, 2 (with
+``--detailed-exitcode`` or ``drift``) changes found.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from stackwright.cli.render import Printer
+from stackwright.errors import SpecErrors, StackwrightError
+
+app = typer.Typer(
+    name="stackwright",
+    help="Stackwright: infrastructure from one declarative spec — plan, apply, drift.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+state_app = typer.Typer(help="Inspect and edit recorded state.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+app.add_typer(audit_app, name="audit")
+
+T = TypeVar("T")
+
+
+@dataclass
+class Options:
+    chdir: Path = Path(".")
+    environment: str | None = None
+    state: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    output: str = "text"
+    color: str = "auto"
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+
+def _options(ctx: typer.Context) -> Options:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Options) else Options()
+
+
+def _parse_vars(values: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--var takes NAME=VALUE, got {item!r}")
+        out[name] = value
+    return out
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    chdir: Annotated[Path, typer.Option("-C", "--chdir", help="Project directory.")] = Path("."),
+    env: Annotated[
+        str | None, typer.Option("--env", "-e", help="Environment (default: the project's).")
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="State database URL (or STACKWRIGHT_STATE).",
+                     envvar="STACKWRIGHT_STATE"),
+    ] = None,
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="Set a variable: NAME=VALUE (repeatable).")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="text or json.", case_sensitive=False)
+    ] = "text",
+    color: Annotated[str, typer.Option(help="auto, always or never.")] = "auto",
+) -> None:
+    """Stackwright: plan, apply and keep infrastructure as one spec says."""
+    if output not in ("text", "json"):
+        raise typer.BadParameter("--output takes text or json")
+    ctx.obj = Options(chdir, env, state, _parse_vars(var), output.lower(), color)
+
+
+def engine(opts: Options) -> Any:
+    from stackwright.core.engine import Engine
+
+    return Engine(opts.chdir, environment=opts.environment, state_url=opts.state,
+                  variables=opts.variables)
+
+
+def printer(opts: Options, stream: Any = None) -> Printer:
+    return Printer(stream or sys.stdout, opts.color)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def fail(opts: Options, exc: StackwrightError) -> NoReturn:
+    if opts.json:
+        errors = [str(e) for e in exc.errors] if isinstance(exc, SpecErrors) else [str(exc)]
+        emit_json({"ok": False, "error": type(exc).__name__, "errors": errors})
+    else:
+        err = Printer(sys.stderr, opts.color)
+        label = err.paint("Error:", "red", "bold")
+        if isinstance(exc, SpecErrors):
+            err.line(f"{label} {exc.message}")
+            for e in exc.errors:
+                err.line(f"  {e}")
+        else:
+            err.line(f"{label} {exc}")
+    raise typer.Exit(exc.exit_code)
+
+
+def run(opts: Options, body: Callable[[], T]) -> T:
+    """Run a command body, turning Stackwright errors into messages and exit codes."""
+    try:
+        return body()
+    except StackwrightError as exc:
+        fail(opts, exc)
+
+
+def register_commands() -> None:
+    from stackwright.cli import commands_core, commands_state
+
+    commands_core.register(app)
+    commands_state.register(state_app, audit_app, app)
+
+
+_GLOBAL_WITH_VALUE = {"-C", "--chdir", "--env", "-e", "--state", "--var", "--output", "-o",
+                      "--color"}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Let global options stand anywhere (``stackwright plan -o json``) by moving them in
+    front of the command, where the command group reads them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if name in _GLOBAL_WITH_VALUE:
+            takes_next = "=" not in arg and i + 1 < len(argv)
+            front.extend(argv[i : i + 2] if takes_next else [arg])
+            i += 2 if takes_next else 1
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main() -> None:
+    register_commands()
+    app(args=hoist_global_options(sys.argv[1:]), prog_name="stackwright")
+
+
+if __name__ == "__main__":
+    main()

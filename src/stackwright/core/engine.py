@@ -1,0 +1,356 @@
+"""The engine: load the spec, read state, observe, plan, apply — the commands' common core.
+
+One ``Engine`` serves one project directory and one environment. It opens the state store
+lazily, so commands that need no state (validate, graph, schema) never touch it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stackwright.core.executor import ApplyResult, Event, ExecutionContext, execute
+from stackwright.core.graph import ResourceGraph
+from stackwright.core.kinds import DriverContext, Kind, get_kind, kind_registry
+from stackwright.core.model import Action, Address, Change, Observed, Plan, Recorded, Status
+from stackwright.core.planfile import change_to_json
+from stackwright.core.planner import detect_drift, plan_changes
+from stackwright.errors import ApplyError, PlanError, StalePlanError, StateError, TargetError
+from stackwright.registry import Registry
+
+if TYPE_CHECKING:
+    from stackwright.core.spec.loader import Project, ProjectConfig
+    from stackwright.core.state.crypto import Cipher
+    from stackwright.core.state.store import Snapshot, StateStore
+
+DEFAULT_STATE = ".stackwright/state.db"
+
+
+def actor() -> str:
+    """Who is acting: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    plan: Plan
+    result: ApplyResult
+    serial: int
+
+
+class Engine:
+    """Plan/apply/drift/import for one project directory and environment."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        environment: str | None = None,
+        state_url: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        kinds: Registry[Kind] | None = None,
+    ) -> None:
+        self.root = root.resolve()
+        self._environment = environment
+        self._state_url = state_url
+        self._variables = dict(variables or {})
+        self.kinds = kinds if kinds is not None else kind_registry()
+
+    # -- loading ---------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> ProjectConfig:
+        from stackwright.core.spec.loader import load_config
+
+        return load_config(self.root)
+
+    @cached_property
+    def environment(self) -> str:
+        from stackwright.core.spec.loader import resolve_environment
+
+        return resolve_environment(self.config, self._environment)
+
+    @cached_property
+    def project(self) -> Project:
+        from stackwright.core.spec.loader import load_project
+
+        return load_project(
+            self.root, kinds=self.kinds, environment=self.environment, variables=self._variables
+        )
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @cached_property
+    def cipher(self) -> Cipher:
+        from stackwright.core.state.crypto import load_state_key
+
+        return load_state_key(self.name)
+
+    @cached_property
+    def state_url(self) -> str:
+        url = self._state_url or os.environ.get("STACKWRIGHT_STATE") or self.config.state_url
+        url = url or f"sqlite:///{DEFAULT_STATE}"
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+            url = prefix + str(self.root / url[len(prefix) :])
+        return url
+
+    @cached_property
+    def store(self) -> StateStore:
+        from stackwright.core.state.store import StateStore
+
+        return StateStore.open(self.state_url, cipher=self.cipher)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot(self.name, self.environment)
+
+    def kind_map(self, addresses: Any) -> dict[str, Kind]:
+        return {a.kind: get_kind(self.kinds, a.kind) for a in addresses}
+
+    def driver_context(self, address: Address | None = None,
+                       log: Callable[[str], None] | None = None) -> DriverContext:
+        return DriverContext(
+            project_dir=self.root,
+            environment=self.environment,
+            target=self.config.target,
+            log=log or (lambda line: None),
+            settings=self.config.settings,
+        )
+
+    # -- observing and planning ------------------------------------------------------------
+    def observe(
+        self, recorded: Mapping[Address, Recorded], kinds: Mapping[str, Kind], parallelism: int = 10
+    ) -> dict[Address, Observed | None]:
+        """Ask each resource's driver what is live (in parallel); None means gone."""
+        ctx = self.driver_context()
+
+        def read(rec: Recorded) -> tuple[Address, Observed | None]:
+            driver = kinds[rec.address.kind].driver(self.config.target)
+            try:
+                return rec.address, driver.read(ctx, rec)
+            except TargetError as exc:
+                raise TargetError(f"{rec.address}: cannot read: {exc.message}",
+                                  hint=exc.hint) from exc
+
+        items = list(recorded.values())
+        if len(items) < 64:
+            return dict(map(read, items))
+        with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+            return dict(pool.map(read, items))
+
+    def plan(self, *, destroy: bool = False, refresh: bool = True, parallelism: int = 10) -> Plan:
+        snapshot = self.snapshot()
+        return self._plan_from(snapshot, destroy=destroy, refresh=refresh, parallelism=parallelism)
+
+    def _plan_from(
+        self, snapshot: Snapshot, *, destroy: bool, refresh: bool, parallelism: int
+    ) -> Plan:
+        declared = self.project.declared
+        recorded = snapshot.resources
+        kinds = self.kind_map([*declared, *recorded])
+        observed = self.observe(recorded, kinds, parallelism) if refresh else {}
+        changes = plan_changes(declared, recorded, observed, kinds, destroy=destroy)
+        drift = detect_drift(recorded, observed, kinds) if refresh else []
+        return Plan(
+            project=self.name,
+            environment=self.environment,
+            changes=tuple(changes),
+            state_serial=snapshot.generation,
+            state_fingerprint=str(snapshot.generation),
+            destroy=destroy,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            drift=tuple(drift),
+        )
+
+    def drift(self, parallelism: int = 10) -> list[Change]:
+        snapshot = self.snapshot()
+        kinds = self.kind_map(snapshot.resources)
+        return detect_drift(snapshot.resources, self.observe(snapshot.resources, kinds,
+                                                               parallelism), kinds)
+
+    # -- applying --------------------------------------------------------------------------
+    def apply(
+        self,
+        plan: Plan | None = None,
+        *,
+        destroy: bool = False,
+        parallelism: int = 10,
+        lock_timeout: float = 0.0,
+        confirm: Callable[[Plan], bool] | None = None,
+        on_event: Callable[[Event], None] = lambda e: None,
+        refresh: bool = True,
+    ) -> ApplyOutcome | None:
+        """Plan (or take a saved plan), confirm, execute. None when not confirmed."""
+        who = actor()
+        operation = "destroy" if destroy or (plan is not None and plan.destroy) else "apply"
+        with self.store.lock(self.name, self.environment, operation=operation,
+                             timeout=lock_timeout, who=who):
+            snapshot = self.snapshot()
+            if plan is None:
+                plan = self._plan_from(snapshot, destroy=destroy, refresh=refresh,
+                                       parallelism=parallelism)
+            else:
+                self._check_saved(plan, snapshot.generation)
+            if not plan.has_changes:
+                return ApplyOutcome(plan, ApplyResult(), 0)
+            if confirm is not None and not confirm(plan):
+                return None
+            return self._execute(plan, snapshot, who, parallelism, on_event)
+
+    def _check_saved(self, plan: Plan, generation: int) -> None:
+        if (plan.project, plan.environment) != (self.name, self.environment):
+            raise PlanError(
+                f"the plan is for {plan.project}/{plan.environment}, "
+                f"not {self.name}/{self.environment}",
+                hint="pass the --env the plan was made for",
+            )
+        if plan.state_serial != generation:
+            raise StalePlanError(
+                f"the saved plan is stale: state changed since it was made "
+                f"(generation {plan.state_serial}, now {generation})",
+                hint="run plan again",
+            )
+
+    def _execute(
+        self,
+        plan: Plan,
+        snapshot: Snapshot,
+        who: str,
+        parallelism: int,
+        on_event: Callable[[Event], None],
+    ) -> ApplyOutcome:
+        operation = "destroy" if plan.destroy else "apply"
+        serial = self.store.begin_run(self.name, self.environment, operation=operation, actor=who)
+        recorder = _StoreRecorder(self, serial, who)
+        ctx = ExecutionContext(
+            kinds=self.kind_map(c.address for c in plan.changes),
+            recorded=snapshot.resources,
+            driver_context=lambda address: self.driver_context(
+                address, lambda line: on_event(Event(address, Action.READ, "log", message=line))
+            ),
+            recorder=recorder,
+            target=self.config.target,
+            parallelism=parallelism,
+            on_event=on_event,
+        )
+        result = execute(plan.changes, ctx)
+        status = "ok" if result.ok else ("interrupted" if result.interrupted else "failed")
+        summary = {**result.counts, "failed": len(result.failed), "skipped": len(result.skipped),
+                   "elapsed_s": round(result.elapsed, 3)}
+        self.store.finish_run(self.name, self.environment, serial, status=status,
+                              summary=summary)
+        return ApplyOutcome(plan, result, serial)
+
+    # -- import, outputs, graph ------------------------------------------------------------
+    def import_resource(self, address: Address, object_id: str, lock_timeout: float = 0.0
+                        ) -> Recorded:
+        """Adopt an existing object as ``address``, which the spec must declare."""
+        declared = self.project.declared.get(address)
+        if declared is None:
+            raise PlanError(f"{address} is not declared in the spec",
+                            hint="declare it first, then import the existing object into it")
+        kind = get_kind(self.kinds, address.kind)
+        who = actor()
+        with self.store.lock(self.name, self.environment, operation="import",
+                             timeout=lock_timeout, who=who):
+            if address in self.snapshot().resources:
+                raise StateError(f"{address} is already managed",
+                                 hint="use `state rm` first to adopt another object")
+            imported = kind.driver(self.config.target).import_(self.driver_context(), object_id)
+            record = Recorded(
+                address=address, id=imported.id, inputs=dict(imported.inputs),
+                outputs=dict(imported.outputs), depends_on=declared.depends_on,
+                sensitive=declared.sensitive | kind.sensitive_fields(imported.inputs),
+                sensitive_outputs=kind.sensitive_outputs_for(imported.inputs),
+            )
+            serial = self.store.begin_run(self.name, self.environment, operation="import",
+                                          actor=who)
+            self.store.record(self.name, self.environment, record, serial=serial,
+                              audit=self._audit_event(who, "resource.import",
+                                                      {"address": str(address),
+                                                       "id": imported.id}))
+            self.store.finish_run(self.name, self.environment, serial, status="ok",
+                                  summary={"import": 1})
+            return record
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        from stackwright.core.values import mask
+
+        out: dict[str, dict[str, Any]] = {}
+        for address, rec in sorted(self.snapshot().resources.items()):
+            values = {"id": rec.id, **rec.outputs}
+            out[str(address)] = mask(values, rec.sensitive_outputs)
+        return out
+
+    def graph(self) -> ResourceGraph:
+        return ResourceGraph.build({a: d.depends_on for a, d in self.project.declared.items()})
+
+    def _audit_event(self, who: str, action: str, data: dict[str, Any]) -> Any:
+        from stackwright.core.state.store import AuditEvent
+
+        return AuditEvent(actor=who, action=action, project=self.name, env=self.environment,
+                          data=data)
+
+
+class _StoreRecorder:
+    """Commits each result to the state store, with its audit entry, as it happens."""
+
+    def __init__(self, engine: Engine, serial: int, who: str) -> None:
+        self.engine = engine
+        self.serial = serial
+        self.who = who
+
+    def started(self, change: Change, status: Status) -> None:
+        e = self.engine
+        e.store.mark_started(e.name, e.environment, change.address, status, serial=self.serial,
+                             depends_on=change.depends_on)
+
+    def finished(self, change: Change, record: Recorded) -> None:
+        e = self.engine
+        e.store.record(e.name, e.environment, record, serial=self.serial,
+                       audit=self._event(change, record.id))
+
+    def removed(self, change: Change) -> None:
+        e = self.engine
+        e.store.remove(e.name, e.environment, change.address, serial=self.serial,
+                       audit=self._event(change, change.prior_id))
+
+    def _event(self, change: Change, object_id: str | None) -> Any:
+        doc = change_to_json(change)
+        data = {"address": doc["address"], "action": doc["action"], "id": object_id,
+                "serial": self.serial, "diffs": doc["diffs"]}
+        return self.engine._audit_event(self.who, f"resource.{change.action.value}", data)
+
+
+def require_changes_applied(outcome: ApplyOutcome) -> None:
+    """Raise an ApplyError summarising failures, if any."""
+    result = outcome.result
+    if result.ok:
+        return
+    lines = [f"{a}: {msg}" for a, msg in sorted(result.failed.items())]
+    if result.skipped:
+        lines.append(f"{len(result.skipped)} dependent action(s) not started")
+    if result.interrupted:
+        lines.append("interrupted: in-flight actions finished and were recorded")
+    raise ApplyError("apply failed:\n  " + "\n  ".join(lines),
+                     hint="fix the cause and run apply again; finished work is recorded")
+
+
+__all__ = ["ApplyOutcome", "Engine", "actor", "require_changes_applied"]

@@ -1,0 +1,252 @@
+"""The Vault-compatible HTTP API: ``create_vault_app(store)``.
+
+One catch-all route under ``/v1/`` hands requests to :func:`dispatch`, which finds the route,
+refuses while sealed, authenticates, audits the request, checks the ACL, runs the handler
+and audits the response, in that order. A request whose audit entry cannot be written fails
+with 500. The ``LIST`` method needs an HTTP parser that accepts it: run uvicorn with
+``http="h11"`` (httptools rejects unknown methods).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from stackwright.secrets.api.kv_routes import kv_routes
+from stackwright.secrets.api.sys_routes import sys_routes
+from stackwright.secrets.api.token_routes import token_routes
+from stackwright.secrets.api.types import ApiRequest, ApiResponse, Route
+from stackwright.secrets.audit import hmac_values
+from stackwright.secrets.errors import (
+    AuditWriteError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    SealedError,
+    VaultError,
+)
+from stackwright.secrets.store import Caller, SecretsStore
+
+log = logging.getLogger(__name__)
+
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "LIST"]
+_OPERATIONS = {
+    "GET": "read",
+    "HEAD": "read",
+    "PUT": "update",
+    "POST": "update",
+    "DELETE": "delete",
+    "PATCH": "patch",
+    "LIST": "list",
+}
+
+
+def create_vault_app(store: SecretsStore) -> FastAPI:
+    """A FastAPI app serving ``store`` under ``/v1/``, as Vault's HTTP API does."""
+    app = FastAPI(title="Stackwright secrets (Vault-compatible)", docs_url=None, redoc_url=None)
+    routes = sys_routes() + token_routes() + kv_routes(store.settings.mount)
+
+    @app.api_route("/v1/{path:path}", methods=METHODS)
+    async def vault(path: str, request: Request) -> Response:
+        raw = await request.body()
+        api_request = _api_request(request, path, raw)
+        if isinstance(api_request, ApiResponse):
+            return _render(api_request, "")
+        response = await run_in_threadpool(dispatch, store, routes, api_request)
+        return _render(response, api_request.request_id)
+
+    return app
+
+
+def _api_request(request: Request, path: str, raw: bytes) -> ApiRequest | ApiResponse:
+    method = request.method.upper()
+    operation = _OPERATIONS[method]
+    if method == "GET" and request.query_params.get("list") in ("true", "1"):
+        operation = "list"
+    body: Any = {}
+    if raw.strip() and method not in ("GET", "HEAD"):
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _error(InvalidRequestError("failed to parse JSON input"))
+        if not isinstance(body, dict):
+            return _error(InvalidRequestError("the request body must be a JSON object"))
+    return ApiRequest(
+        method=method,
+        operation=operation,
+        path=path.strip("/"),
+        params=dict(request.query_params),
+        body=body,
+        token=_token(request),
+        remote=request.client.host if request.client else "",
+        request_id=str(uuid.uuid4()),
+    )
+
+
+def _token(request: Request) -> str:
+    token = request.headers.get("x-vault-token", "")
+    auth = request.headers.get("authorization", "")
+    if not token and auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    return token
+
+
+def dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+    try:
+        return _dispatch(store, routes, req)
+    except AuditWriteError as exc:
+        log.error("audit write failed, request %s refused: %s", req.request_id, exc)
+        return ApiResponse(
+            status=500, errors=("internal error: the audit log could not be written",)
+        )
+
+
+def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+    caller: Caller | None = None
+    try:
+        route, match = _find(routes, req)
+        if not route.sealed_ok and store.barrier.sealed:
+            raise SealedError()
+        if not route.unauthenticated:
+            caller = store.authenticate(req.token)
+    except VaultError as exc:
+        failed = _error(exc)
+        _audit(store, req, caller, None, error=exc)
+        _audit(store, req, caller, failed)
+        return failed
+    if route.audited:
+        _audit(store, req, caller, None)
+    response = _run(store, route, match, req, caller)
+    if route.audited:
+        _audit(store, req, caller, response)
+    return response
+
+
+def _find(routes: list[Route], req: ApiRequest) -> tuple[Route, re.Match[str]]:
+    for route in routes:
+        match = route.pattern.fullmatch(req.path)
+        if match is not None:
+            if route.handler(req.operation) is None:
+                raise _MethodNotAllowed()
+            return route, match
+    raise NotFoundError(f"no handler for route {req.path!r}")
+
+
+class _MethodNotAllowed(VaultError):
+    status = 405
+
+    def __init__(self) -> None:
+        super().__init__("unsupported operation")
+
+
+def _run(
+    store: SecretsStore, route: Route, match: re.Match[str], req: ApiRequest, caller: Caller | None
+) -> ApiResponse:
+    try:
+        if caller is not None:
+            _authorize(store, route, match, req, caller)
+            store.tokens.use(caller.entry)
+        handler = route.handler(req.operation)
+        assert handler is not None  # _find checked it
+        return handler(store, req, caller, match)
+    except VaultError as exc:
+        return _error(exc)
+    except Exception:  # a bug must not leak details, but must be logged
+        log.exception("request %s to %s failed", req.request_id, req.path)
+        return ApiResponse(status=500, errors=("internal error",))
+
+
+def _authorize(
+    store: SecretsStore, route: Route, match: re.Match[str], req: ApiRequest, caller: Caller
+) -> None:
+    capability = req.operation
+    if capability == "update" and route.existence is not None:
+        capability = "update" if route.existence(store, match) else "create"
+    if not caller.acl.allows(req.path, capability, sudo=route.sudo):
+        raise PermissionDeniedError()
+
+
+def _error(exc: VaultError) -> ApiResponse:
+    if isinstance(exc, NotFoundError) and not exc.message:
+        return ApiResponse(status=404)
+    message = str(exc) if exc.hint and isinstance(exc, InvalidRequestError) else exc.message
+    errors = (
+        (message, exc.hint) if isinstance(exc, PermissionDeniedError) and exc.hint else (message,)
+    )
+    return ApiResponse(status=exc.status, errors=errors)
+
+
+def _audit(
+    store: SecretsStore,
+    req: ApiRequest,
+    caller: Caller | None,
+    response: ApiResponse | None,
+    *,
+    error: VaultError | None = None,
+) -> None:
+    key = store.audit_key()
+    entry: dict[str, Any] = {
+        "type": "request" if response is None else "response",
+        "auth": _audit_auth(caller, key),
+        "request": {
+            "id": req.request_id,
+            "operation": req.operation,
+            "path": req.path,
+            "client_token": hmac_values(req.token, key) if req.token else "",
+            "remote_address": req.remote,
+            "data": hmac_values(dict(req.body), key) if req.body else None,
+        },
+    }
+    if response is not None:
+        entry["response"] = {
+            "status": response.status,
+            "data": hmac_values(response.data if response.raw is None else response.raw, key),
+            "auth": hmac_values(response.auth, key) if response.auth else None,
+        }
+        if response.errors:
+            entry["error"] = "; ".join(response.errors)
+    if error is not None:
+        entry["error"] = str(error)
+    store.audit.record(entry)
+
+
+def _audit_auth(caller: Caller | None, key: bytes | None) -> dict[str, Any] | None:
+    if caller is None:
+        return None
+    record = caller.entry.record
+    return {
+        "accessor": hmac_values(record.accessor, key),
+        "display_name": record.display_name,
+        "policies": list(record.policies),
+        "metadata": hmac_values(record.meta, key) if record.meta else None,
+    }
+
+
+def _render(response: ApiResponse, request_id: str) -> Response:
+    if response.status == 204:
+        return Response(status_code=204)
+    if response.raw is not None:
+        return JSONResponse(response.raw, status_code=response.status)
+    if response.data is None and response.auth is None:
+        return JSONResponse({"errors": list(response.errors)}, status_code=response.status)
+    return JSONResponse(
+        {
+            "request_id": request_id,
+            "lease_id": "",
+            "renewable": False,
+            "lease_duration": 0,
+            "data": response.data,
+            "wrap_info": None,
+            "warnings": list(response.warnings) or None,
+            "auth": response.auth,
+            "mount_type": "",
+        },
+        status_code=response.status,
+    )

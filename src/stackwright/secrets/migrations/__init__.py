@@ -1,0 +1,1 @@
+"""Alembic migrations of the secrets store (version table ``secrets_alembic_version``)."""
