@@ -7,11 +7,13 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from stackwright.core.executor import ApplyResult, Event
 from stackwright.core.model import Action, Change, Plan
 from stackwright.core.values import SENSITIVE_TEXT, UNKNOWN, UNKNOWN_TEXT, leaf_paths
+
+if TYPE_CHECKING:
+    from stackwright.core.executor import ApplyResult, Event
 
 _COLORS = {"green": "32", "yellow": "33", "red": "31", "magenta": "35", "bold": "1",
            "dim": "2", "cyan": "36"}

@@ -14,10 +14,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from stackwright.core.state.audit import now_iso
+from stackwright.core.state.engine import dialect_insert
 from stackwright.core.state.records import LockInfo
 from stackwright.core.state.schema import locks
 from stackwright.errors import LockError
@@ -51,8 +51,7 @@ def current(conn: Connection, project: str, env: str) -> LockInfo | None:
 
 def insert(conn: Connection, info: LockInfo) -> bool:
     """Take the lock; False when another writer got there first."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(locks).values(
+    stmt = dialect_insert(conn.dialect.name)(locks).values(
         project=info.project,
         env=info.env,
         lock_id=info.id,
@@ -106,3 +105,4 @@ def _info(row: Any) -> LockInfo:
         operation=row.operation,
         created_at=row.created_at,
     )
+

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from stackwright.core.state.engine import dialect_insert
 from stackwright.core.state.schema import resources, runs, workspaces
 
 _RECORD_COLUMNS = (
@@ -95,7 +95,7 @@ class Statements:
 
 
 def _core(dialect: str) -> dict[str, ClauseElement]:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     key = [resources.c.project, resources.c.env, resources.c.address]
     ins = insert(resources)
     ws = workspaces.c
@@ -132,3 +132,4 @@ def _core(dialect: str) -> dict[str, ClauseElement]:
             summary=bindparam("sum"),
         ),
     )
+
