@@ -56,9 +56,21 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
+    return _make_project(tmp_path, None)
+
+
+@pytest.fixture
+def project_any_state(tmp_path: Path, state_url: str) -> Project:
+    """A project whose state is on each backend: SQLite in the project, or PostgreSQL."""
+    return _make_project(tmp_path, None if state_url.startswith("sqlite") else state_url)
+
+
+def _make_project(tmp_path: Path, state: str | None) -> Project:
     env = {**os.environ, "STACKWRIGHT_KEY_DIR": str(tmp_path / "keys"), "NO_COLOR": "1"}
     env.pop("STACKWRIGHT_STATE", None)
     env.pop("STACKWRIGHT_STATE_KEY", None)
+    if state is not None:
+        env["STACKWRIGHT_STATE"] = state
     root = tmp_path / "proj"
     root.mkdir()
     proj = Project(root, env)

@@ -26,46 +26,46 @@ spec:
 """
 
 
-def test_plan_apply_noop_drift_destroy(project: Project) -> None:
-    project.write("main.yaml", MAIN)
-    assert project.run("validate").code == 0
+def test_plan_apply_noop_drift_destroy(project_any_state: Project) -> None:
+    project_any_state.write("main.yaml", MAIN)
+    assert project_any_state.run("validate").code == 0
 
-    plan = project.run("plan", "--detailed-exitcode")
+    plan = project_any_state.run("plan", "--detailed-exitcode")
     assert plan.code == 2, plan.err
     assert "+ File/motd will be created" in plan.out
     assert "Plan: 2 to create, 0 to update, 0 to replace, 0 to destroy." in plan.out
 
-    applied = project.run("apply", "--yes")
+    applied = project_any_state.run("apply", "--yes")
     assert applied.code == 0, applied.err
     assert "Apply complete! Resources: 2 created" in applied.out
-    assert (project.root / "out/motd.txt").read_text() == "hello from dev"
-    assert (project.root / "out/log.txt").read_text().startswith("created ")
+    assert (project_any_state.root / "out/motd.txt").read_text() == "hello from dev"
+    assert (project_any_state.root / "out/log.txt").read_text().startswith("created ")
 
-    again = project.run("plan", "--detailed-exitcode")
+    again = project_any_state.run("plan", "--detailed-exitcode")
     assert again.code == 0, again.out + again.err
     assert "No changes." in again.out
 
-    (project.root / "out/motd.txt").write_text("edited by hand")
-    drift = project.run("drift")
+    (project_any_state.root / "out/motd.txt").write_text("edited by hand")
+    drift = project_any_state.run("drift")
     assert drift.code == 2
     assert "File/motd" in drift.out and "edited by hand" in drift.out
 
-    repair = project.run("plan", "--detailed-exitcode", "-o", "json")
+    repair = project_any_state.run("plan", "--detailed-exitcode", "-o", "json")
     assert repair.code == 2
     doc = repair.json()
     actions = {c["address"]: c["action"] for c in doc["changes"]}
     assert actions == {"File/motd": "update"}
-    assert project.run("apply", "--yes").code == 0
-    assert (project.root / "out/motd.txt").read_text() == "hello from dev"
+    assert project_any_state.run("apply", "--yes").code == 0
+    assert (project_any_state.root / "out/motd.txt").read_text() == "hello from dev"
 
-    prod = project.run("--env", "prod", "plan", "-o", "json")
+    prod = project_any_state.run("--env", "prod", "plan", "-o", "json")
     assert prod.json()["summary"]["create"] == 2, "state is kept per environment"
 
-    destroyed = project.run("destroy", "--yes")
+    destroyed = project_any_state.run("destroy", "--yes")
     assert destroyed.code == 0, destroyed.err
-    assert not (project.root / "out/motd.txt").exists()
-    assert (project.root / "out/log.txt").read_text().splitlines()[-1] == "destroyed"
-    listing = project.run("state", "list", "-o", "json")
+    assert not (project_any_state.root / "out/motd.txt").exists()
+    assert (project_any_state.root / "out/log.txt").read_text().splitlines()[-1] == "destroyed"
+    listing = project_any_state.run("state", "list", "-o", "json")
     assert listing.json()["resources"] == []
 
 
@@ -81,44 +81,45 @@ def test_trigger_change_replaces_and_reruns(project: Project) -> None:
     assert [line.split()[0] for line in log] == ["created", "destroyed", "created"]
 
 
-def test_saved_plan_applies_exactly_and_stale_plan_is_refused(project: Project) -> None:
-    project.write("main.yaml", MAIN)
-    saved = project.run("plan", "--out", "plan.json")
+def test_saved_plan_applies_exactly_and_stale_plan_is_refused(project_any_state: Project) -> None:
+    project_any_state.write("main.yaml", MAIN)
+    saved = project_any_state.run("plan", "--out", "plan.json")
     assert saved.code == 0, saved.err
-    project.write("extra.yaml", """
+    project_any_state.write("extra.yaml", """
         apiVersion: stackwright.dev/v1
         kind: File
         metadata: {name: extra}
         spec: {path: out/extra.txt, content: extra}
     """)
-    applied = project.run("apply", "plan.json")
+    applied = project_any_state.run("apply", "plan.json")
     assert applied.code == 0, applied.err
-    assert not (project.root / "out/extra.txt").exists(), "only what was planned is applied"
-    stale = project.run("apply", "plan.json")
+    extra = project_any_state.root / "out/extra.txt"
+    assert not extra.exists(), "only what was planned is applied"
+    stale = project_any_state.run("apply", "plan.json")
     assert stale.code == 1
     assert "stale" in stale.err
 
 
-def test_output_graph_history_and_audit(project: Project) -> None:
-    project.write("main.yaml", MAIN)
-    assert project.run("apply", "--yes").code == 0
-    outputs = project.run("output", "-o", "json").json()
+def test_output_graph_history_and_audit(project_any_state: Project) -> None:
+    project_any_state.write("main.yaml", MAIN)
+    assert project_any_state.run("apply", "--yes").code == 0
+    outputs = project_any_state.run("output", "-o", "json").json()
     assert outputs["File/motd"]["size"] == len("hello from dev")
-    dot = project.run("graph").out
+    dot = project_any_state.run("graph").out
     assert '"Command/announce" -> "File/motd";' in dot
-    mermaid = project.run("graph", "--format", "mermaid").out
+    mermaid = project_any_state.run("graph", "--format", "mermaid").out
     assert mermaid.startswith("flowchart LR")
-    history = project.run("state", "history", "-o", "json").json()
+    history = project_any_state.run("state", "history", "-o", "json").json()
     assert [h["operation"] for h in history] == ["apply"]
     assert history[0]["summary"]["create"] == 2
-    shown = project.run("state", "show", "File/motd", "-o", "json").json()
+    shown = project_any_state.run("state", "show", "File/motd", "-o", "json").json()
     assert shown["inputs"]["content"] == "hello from dev"
-    verify = project.run("audit", "verify")
+    verify = project_any_state.run("audit", "verify")
     assert verify.code == 0, verify.out + verify.err
-    assert project.run("state", "mv", "File/motd", "File/renamed").code == 0
-    assert "File/renamed" in project.run("state", "list").out
-    assert project.run("state", "rm", "File/renamed").code == 0
-    assert (project.root / "out/motd.txt").exists(), "state rm leaves the object alone"
+    assert project_any_state.run("state", "mv", "File/motd", "File/renamed").code == 0
+    assert "File/renamed" in project_any_state.run("state", "list").out
+    assert project_any_state.run("state", "rm", "File/renamed").code == 0
+    assert (project_any_state.root / "out/motd.txt").exists(), "state rm leaves the object alone"
 
 
 def test_import_adopts_existing_file(project: Project) -> None:

@@ -23,10 +23,10 @@ spec:
     return "---".join(docs)
 
 
-def test_sigkill_mid_apply_then_apply_converges(project: Project) -> None:
-    project.write("main.yaml", _slow_commands(12, 0.6))
-    proc = project.popen("apply", "--yes", "--parallelism", "3")
-    log = project.root / "log.txt"
+def test_sigkill_mid_apply_then_apply_converges(project_any_state: Project) -> None:
+    project_any_state.write("main.yaml", _slow_commands(12, 0.6))
+    proc = project_any_state.popen("apply", "--yes", "--parallelism", "3")
+    log = project_any_state.root / "log.txt"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not log.exists():
         time.sleep(0.05)
@@ -37,13 +37,13 @@ def test_sigkill_mid_apply_then_apply_converges(project: Project) -> None:
     ran = Counter(log.read_text().splitlines())
     assert 1 <= sum(ran.values()) < 12
     state = {r["address"]: r["status"] for r in
-             project.run("state", "list", "-o", "json").json()["resources"]}
+             project_any_state.run("state", "list", "-o", "json").json()["resources"]}
     assert "creating" in state.values(), "the in-flight actions were recorded as started"
     # A command that finished in the instant between its end and its record may run again;
     # nothing recorded as done may, and nothing else may run twice.
     unrecorded = {f"created {a.removeprefix('Command/slow')}" for a, s in state.items()
                   if s != "ready"}
-    resumed = project.run("apply", "--yes")
+    resumed = project_any_state.run("apply", "--yes")
     assert resumed.code == 0, resumed.out + resumed.err
     after = Counter(log.read_text().splitlines())
     assert sorted(after) == sorted(f"created {i}" for i in range(12))
@@ -53,20 +53,20 @@ def test_sigkill_mid_apply_then_apply_converges(project: Project) -> None:
     recorded_done = {f"created {a.removeprefix('Command/slow')}" for a, s in state.items()
                      if s == "ready"}
     assert all(after[line] == 1 for line in recorded_done)
-    assert project.run("plan", "--detailed-exitcode").code == 0
+    assert project_any_state.run("plan", "--detailed-exitcode").code == 0
 
 
-def test_second_apply_waits_then_names_the_holder(project: Project) -> None:
-    project.write("main.yaml", _slow_commands(1, 4))
-    first = project.popen("apply", "--yes")
+def test_second_apply_waits_then_names_the_holder(project_any_state: Project) -> None:
+    project_any_state.write("main.yaml", _slow_commands(1, 4))
+    first = project_any_state.popen("apply", "--yes")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        listing = project.run("state", "list")
+        listing = project_any_state.run("state", "list")
         if "slow0" in listing.out:
             break
         time.sleep(0.1)
     started = time.monotonic()
-    second = project.run("apply", "--yes", "--lock-timeout", "1")
+    second = project_any_state.run("apply", "--yes", "--lock-timeout", "1")
     waited = time.monotonic() - started
     assert second.code == 1
     assert "locked" in second.err.lower() and f"pid {first.pid}" in second.err
@@ -74,14 +74,14 @@ def test_second_apply_waits_then_names_the_holder(project: Project) -> None:
     assert first.wait(timeout=30) == 0
 
 
-def test_sensitive_values_never_in_clear(project: Project) -> None:
+def test_sensitive_values_never_in_clear(project_any_state: Project) -> None:
     secret = "s3cr3t-planted-value-8842"
-    project.write("stackwright.yaml", """
+    project_any_state.write("stackwright.yaml", """
         project: demo
         variables:
           token: {sensitive: true}
     """)
-    project.write("main.yaml", """
+    project_any_state.write("main.yaml", """
         apiVersion: stackwright.dev/v1
         kind: File
         metadata: {name: creds}
@@ -93,19 +93,20 @@ def test_sensitive_values_never_in_clear(project: Project) -> None:
         spec: {path: out/hidden.txt, content: "also-secret-77", sensitive: true}
     """)
     env_var = {"STACKWRIGHT_VAR_token": secret}
-    project.env.update(env_var)
-    plan = project.run("plan", "--out", "plan.bin")
+    project_any_state.env.update(env_var)
+    plan = project_any_state.run("plan", "--out", "plan.bin")
     assert plan.code == 0, plan.err
     assert secret not in plan.out and "also-secret-77" not in plan.out
     assert "(sensitive)" in plan.out
-    applied = project.run("apply", "plan.bin")
+    applied = project_any_state.run("apply", "plan.bin")
     assert applied.code == 0, applied.err
-    assert (project.root / "out/creds.txt").read_text() == f"token={secret}"
-    shown = project.run("state", "show", "File/creds", "-o", "json")
-    outputs = project.run("output", "-o", "json")
-    for text in (applied.out, shown.out, outputs.out, (project.root / "plan.bin").read_text()):
+    assert (project_any_state.root / "out/creds.txt").read_text() == f"token={secret}"
+    shown = project_any_state.run("state", "show", "File/creds", "-o", "json")
+    outputs = project_any_state.run("output", "-o", "json")
+    plan_file = (project_any_state.root / "plan.bin").read_text()
+    for text in (applied.out, shown.out, outputs.out, plan_file):
         assert secret not in text and "also-secret-77" not in text
-    for path in (project.root / ".stackwright").rglob("*"):
+    for path in (project_any_state.root / ".stackwright").rglob("*"):
         if path.is_file():
             data = path.read_bytes()
             assert secret.encode() not in data, path
