@@ -78,6 +78,8 @@ class LocalCommandDriver(Driver):
     """Runs commands as child processes that die with Stackwright (``setpriv --pdeathsig``),
     so a killed apply never leaves a command running whose result nobody records."""
 
+    reads_io = False
+
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
         # A command leaves nothing to observe; one never recorded as finished did not happen.
         if recorded.status is not Status.READY:

@@ -140,20 +140,24 @@ class Engine:
     ) -> dict[Address, Observed | None]:
         """Ask each resource's driver what is live (in parallel); None means gone."""
         ctx = self.driver_context()
+        drivers = {name: kind.driver(self.config.target) for name, kind in kinds.items()}
 
         def read(rec: Recorded) -> tuple[Address, Observed | None]:
-            driver = kinds[rec.address.kind].driver(self.config.target)
             try:
-                return rec.address, driver.read(ctx, rec)
+                return rec.address, drivers[rec.address.kind].read(ctx, rec)
             except TargetError as exc:
                 raise TargetError(f"{rec.address}: cannot read: {exc.message}",
                                   hint=exc.hint) from exc
 
-        items = list(recorded.values())
-        if len(items) < 64:
-            return dict(map(read, items))
-        with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-            return dict(pool.map(read, items))
+        inline = [r for r in recorded.values() if not drivers[r.address.kind].reads_io]
+        slow = [r for r in recorded.values() if drivers[r.address.kind].reads_io]
+        observed = dict(map(read, inline))
+        if len(slow) < 4:
+            observed.update(map(read, slow))
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+                observed.update(pool.map(read, slow))
+        return observed
 
     def plan(self, *, destroy: bool = False, refresh: bool = True, parallelism: int = 10) -> Plan:
         snapshot = self.snapshot()

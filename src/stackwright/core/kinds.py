@@ -54,8 +54,11 @@ class Driver(abc.ABC):
     """Observes and changes one kind of object on one target.
 
     ``read`` is observation only. ``create``/``update``/``delete`` raise
-    :class:`~stackwright.errors.TargetError` subclasses on failure.
+    :class:`~stackwright.errors.TargetError` subclasses on failure. A driver whose ``read``
+    does no I/O sets ``reads_io = False`` and is read inline instead of in a thread pool.
     """
+
+    reads_io: ClassVar[bool] = True
 
     @abc.abstractmethod
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:

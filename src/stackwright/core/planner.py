@@ -236,10 +236,19 @@ def _diff(
     diffs: list[FieldDiff] = []
     for key in sorted(keys):
         old, new = before.get(key), after.get(key)
-        if old is not UNKNOWN and new is not UNKNOWN and canonical_json(old) == canonical_json(new):
+        if _same(old, new):
             continue
         diffs.extend(_leaf_diffs(key, old, new, sensitive))
     return tuple(diffs)
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal as JSON values (so 1 differs from True and from 1.0); UNKNOWN equals nothing."""
+    if old is UNKNOWN or new is UNKNOWN:
+        return False
+    if type(old) is type(new) and type(old) in (str, int, bool) or old is None or new is None:
+        return bool(old == new) and type(old) is type(new)
+    return canonical_json(old) == canonical_json(new)
 
 
 def _leaf_diffs(key: str, old: Any, new: Any, sensitive: frozenset[str]) -> list[FieldDiff]:
@@ -248,7 +257,7 @@ def _leaf_diffs(key: str, old: Any, new: Any, sensitive: frozenset[str]) -> list
         out = []
         for path in sorted(set(olds) | set(news)):
             a, b = olds.get(path), news.get(path)
-            if a is UNKNOWN or b is UNKNOWN or canonical_json(a) != canonical_json(b):
+            if not _same(a, b):
                 out.append(FieldDiff(path, a, b, sensitive=is_sensitive(path, sensitive)))
         return out
     return [FieldDiff(key, old, new, sensitive=is_sensitive(key, sensitive))]
