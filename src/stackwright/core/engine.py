@@ -119,6 +119,15 @@ class Engine:
             self.store.close()
 
     def snapshot(self) -> Snapshot:
+        """The recorded state. Until the store is opened (commands that only read never open
+        it), a SQLite file is read with the standard library, which starts much faster."""
+        if "store" not in self.__dict__:
+            from stackwright.core.state.sqlite_reader import read_snapshot, sqlite_path
+
+            path = sqlite_path(self.state_url)
+            fast = read_snapshot(path, self.name, self.environment, self.cipher) if path else None
+            if fast is not None:
+                return fast
         return self.store.snapshot(self.name, self.environment)
 
     def kind_map(self, addresses: Any) -> dict[str, Kind]:

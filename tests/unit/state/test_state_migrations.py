@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from stackwright.core.state.engine import HEAD_REVISION, MIGRATIONS
+from stackwright.core.state.codec import HEAD_REVISION
+from stackwright.core.state.engine import MIGRATIONS
 
 
 def test_head_revision_constant_matches_alembic_head() -> None:

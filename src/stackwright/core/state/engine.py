@@ -9,15 +9,13 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from stackwright.core.state.codec import HEAD_REVISION
 from stackwright.errors import StateError
 
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS: Final = 10_000
 BEGIN_KEY: Final = "stackwright_begin"
 _MIGRATION_LOCK: Final = 0x53574D47  # pg advisory lock key: one migrator at a time
-# The newest migration; tests check it against alembic's head. Knowing it lets a store that
-# is already migrated open without importing alembic (a third of a second of start-up).
-HEAD_REVISION: Final = "0001"
 
 
 def default_url(project_dir: Path) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Dialect
@@ -31,22 +31,6 @@ _RECORD_COLUMNS = (
 
 def _in_workspace(table: Any) -> Any:
     return (table.c.project == bindparam("p")) & (table.c.env == bindparam("e"))
-
-
-class ResourceRow(NamedTuple):
-    """A ``resources`` row, columns in table order."""
-
-    project: str
-    env: str
-    address: str
-    object_id: str | None
-    status: str
-    inputs: str
-    outputs: str
-    depends_on: str
-    sensitive: str
-    sensitive_outputs: str
-    serial: int
 
 
 @dataclass(frozen=True)

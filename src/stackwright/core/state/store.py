@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Final
@@ -27,7 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from stackwright.core.model import Address, Recorded, Status
 from stackwright.core.state import audit as audit_log
 from stackwright.core.state import locks
-from stackwright.core.state.crypto import Cipher, seal_tree, unseal_tree
+from stackwright.core.state.codec import ResourceRow, RowDecoder, state_aad
+from stackwright.core.state.crypto import Cipher, seal_tree
 from stackwright.core.state.engine import BEGIN_KEY, connect, migrate
 from stackwright.core.state.records import (
     AuditEntry,
@@ -38,7 +39,7 @@ from stackwright.core.state.records import (
     Snapshot,
 )
 from stackwright.core.state.schema import runs
-from stackwright.core.state.statements import Prepared, ResourceRow, Statements
+from stackwright.core.state.statements import Prepared, Statements
 from stackwright.errors import LockError, StateError
 
 __all__ = [
@@ -64,10 +65,7 @@ class StateStore:
         self._mutex = threading.RLock()
         self._sql = Statements.build(engine.dialect)
         self._encode = json.JSONEncoder(separators=(",", ":"), default=_not_json).encode
-        # The C scanner without json.loads' wrapper: half the cost, and the text is ours.
-        decoder: Any = json.JSONDecoder()
-        self._scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once
-        self._statuses = {status.value: status for status in Status}
+        self._decoder = RowDecoder(cipher)
         self._conn: Connection | None = engine.connect()
 
     @classmethod
@@ -237,7 +235,7 @@ class StateStore:
         return int(found[0])
 
     def _aad(self, project: str, env: str, address: str, part: str) -> bytes:
-        return f"stackwright-state\x00{project}\x00{env}\x00{address}\x00{part}".encode()
+        return state_aad(project, env, address, part)
 
     def _encode_row(self, project: str, env: str, rec: Recorded, serial: int) -> dict[str, Any]:
         address = str(rec.address)
@@ -268,35 +266,12 @@ class StateStore:
         }
 
     def _loads(self, text: str) -> Any:
-        return () if text == "[]" else self._scan(text, 0)[0]
+        return self._decoder.loads(text)
 
     def _decode(
         self, project: str, env: str, row: ResourceRow, names: dict[str, Address] | None = None
     ) -> Recorded:
-        """A row as a Recorded; ``names`` caches parsed addresses across one snapshot."""
-        names = {} if names is None else names
-        inputs, outputs = self._loads(row.inputs), self._loads(row.outputs)
-        sensitive = frozenset(self._loads(row.sensitive))
-        sensitive_outputs = frozenset(self._loads(row.sensitive_outputs))
-        if sensitive:
-            inputs = unseal_tree(
-                inputs, self._cipher, self._aad(project, env, row.address, "inputs")
-            )
-        if sensitive_outputs:
-            outputs = unseal_tree(
-                outputs, self._cipher, self._aad(project, env, row.address, "outputs")
-            )
-        return Recorded(
-            address=_address(names, row.address),
-            id=row.object_id,
-            inputs=inputs,
-            outputs=outputs,
-            status=self._statuses[row.status],
-            depends_on=tuple(_address(names, a) for a in self._loads(row.depends_on)),
-            sensitive=sensitive,
-            sensitive_outputs=sensitive_outputs,
-            serial=row.serial,
-        )
+        return self._decoder.decode(project, env, row, names)
 
     # -- locks ------------------------------------------------------------------------------
 
@@ -437,13 +412,6 @@ class StateStore:
             chain = audit_log.entries(conn)
             last = audit_log.head(conn)
         return audit_log.verify(chain, last)
-
-
-def _address(names: dict[str, Address], text: str) -> Address:
-    found = names.get(text)
-    if found is None:
-        found = names[text] = Address.parse(text)
-    return found
 
 
 def _not_json(value: Any) -> Any:
