@@ -28,7 +28,6 @@ from stackwright.core.model import (
 from stackwright.core.spec.refs import Expression, render
 from stackwright.core.values import (
     UNKNOWN,
-    canonical_json,
     contains_unknown,
     is_sensitive,
     leaf_paths,
@@ -244,11 +243,13 @@ def _diff(
 
 def _same(old: Any, new: Any) -> bool:
     """Equal as JSON values (so 1 differs from True and from 1.0); UNKNOWN equals nothing."""
-    if old is UNKNOWN or new is UNKNOWN:
+    if type(old) is not type(new) or old is UNKNOWN:
         return False
-    if type(old) is type(new) and type(old) in (str, int, bool) or old is None or new is None:
-        return bool(old == new) and type(old) is type(new)
-    return canonical_json(old) == canonical_json(new)
+    if isinstance(old, dict):
+        return old.keys() == new.keys() and all(_same(v, new[k]) for k, v in old.items())
+    if isinstance(old, list):
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return bool(old == new)
 
 
 def _leaf_diffs(key: str, old: Any, new: Any, sensitive: frozenset[str]) -> list[FieldDiff]:
