@@ -1,0 +1,28 @@
+"""The engine benchmark runs end to end (Stackwright side, 100 resources) and ends with
+its JSON line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_engine_benchmark_quick_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/engine_vs_terraform.py"), "--quick",
+         "--skip-terraform", "--stackwright", str(Path(sys.executable).with_name("stackwright"))],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["benchmark"] == "engine_vs_terraform"
+    ops = {row["op"]: row["stackwright_s"] for row in doc["rows"]}
+    assert set(ops) == {"apply", "plan", "destroy"}
+    assert all(isinstance(v, float) and v > 0 for v in ops.values())
