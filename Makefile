@@ -34,17 +34,17 @@ setup: .make/apt .make/venv
 	@touch $@
 
 up: setup
-	@$(SW) -C $(EXAMPLE) apply --yes
+	@$(SW) -C $(EXAMPLE) up
 	@echo
-	@echo "The example is applied. Look at:"
-	@echo "  $(SW) -C $(EXAMPLE) state list"
+	@echo "The platform daemon runs and the example is applied. Look at:"
+	@echo "  $(SW) -C $(EXAMPLE) status            (the daemon, its API address, every resource)"
 	@echo "  $(SW) -C $(EXAMPLE) output"
 	@echo "  $(SW) -C $(EXAMPLE) graph --format mermaid"
 	@echo "  $(SW) -C $(EXAMPLE) state history"
 	@echo "  files written under $(EXAMPLE)/out/"
 
 down: setup
-	@$(SW) -C $(EXAMPLE) destroy --yes
+	@$(SW) -C $(EXAMPLE) down
 
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.state"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.state", "tests.fixtures.cli"]

@@ -141,7 +141,10 @@ def _confirm(opts: Options, verb: str) -> Any:
 
 
 def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
-           parallelism: int, lock_timeout: float, refresh: bool = True) -> None:
+           parallelism: int, lock_timeout: float, refresh: bool = True,
+           emit: bool = True) -> None:
+    """Plan or load, confirm, execute and report. With ``emit`` off, JSON mode prints
+    nothing (a caller such as `up` prints its own document) but failures still raise."""
     from stackwright.cli.render import ProgressPrinter, render_plan, render_result, result_to_json
     from stackwright.core.engine import require_changes_applied
     from stackwright.core.planfile import plan_to_json, read_plan
@@ -165,9 +168,11 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
         else:
             out.line(f"{verb.capitalize()} cancelled.")
         raise typer.Exit(1)
-    if opts.json:
+    if opts.json and emit:
         emit_json({"ok": outcome.result.ok, "serial": outcome.serial,
                    "plan": plan_to_json(outcome.plan), "result": result_to_json(outcome.result)})
+    elif opts.json:
+        pass
     elif not outcome.plan.has_changes:
         render_plan(outcome.plan, out)
     else:
@@ -176,7 +181,7 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
         out.line()
         render_result(outcome.result, out, "Destroy" if destroy else "Apply")
     if not outcome.result.ok:
-        if opts.json:
+        if opts.json and emit:
             raise typer.Exit(1)
         require_changes_applied(outcome)
 

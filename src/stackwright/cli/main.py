@@ -131,10 +131,11 @@ def run(opts: Options, body: Callable[[], T]) -> T:
 
 
 def register_commands() -> None:
-    from stackwright.cli import commands_core, commands_state
+    from stackwright.cli import commands_core, commands_server, commands_state
 
     commands_core.register(app)
     commands_state.register(state_app, audit_app, app)
+    commands_server.register(app)
 
 
 _GLOBAL_WITH_VALUE = {"-C", "--chdir", "--env", "-e", "--state", "--var", "--output", "-o",
@@ -170,6 +171,3 @@ def main() -> None:
     register_commands()
     app(args=hoist_global_options(sys.argv[1:]), prog_name="stackwright")
 
-
-if __name__ == "__main__":
-    main()

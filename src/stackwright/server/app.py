@@ -1,0 +1,74 @@
+"""The daemon's HTTP API: ``/api/v1/health``, ``/api/v1/status`` and, when the secrets store
+is on, Vault's API under ``/v1/`` at the same address (so ``VAULT_ADDR`` is the daemon)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from stackwright import __version__
+
+if TYPE_CHECKING:
+    from stackwright.core.engine import Engine
+
+
+@dataclass
+class PlatformContext:
+    """What the routes may use; passed explicitly, never a module global."""
+
+    engine: Engine
+    started: float
+    pid: int
+    api: str
+    secrets: Any = None
+
+
+def create_platform_app(ctx: PlatformContext) -> FastAPI:
+    app = FastAPI(title="Stackwright platform API", version=__version__)
+
+    @app.get("/api/v1/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "pid": ctx.pid, "version": __version__}
+
+    @app.get("/api/v1/status")
+    async def status() -> dict[str, Any]:
+        return await run_in_threadpool(platform_status, ctx)
+
+    if ctx.secrets is not None:
+        from stackwright.secrets.api.app import create_vault_app
+
+        app.mount("/v1", _strip_prefix(create_vault_app(ctx.secrets)))
+    return app
+
+
+def _strip_prefix(vault: FastAPI) -> Any:
+    """The Vault app routes ``/v1/...`` itself: hand it the whole path, with no root path
+    (Starlette versions differ on whether a mount strips its prefix from ``path``)."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if not path.startswith("/v1/"):
+                path = "/v1" + path
+            scope = {**scope, "path": path, "root_path": ""}
+        await vault(scope, receive, send)
+
+    return asgi
+
+
+def platform_status(ctx: PlatformContext) -> dict[str, Any]:
+    engine = ctx.engine
+    snapshot = engine.snapshot()
+    resources = [{"address": str(a), "id": r.id, "status": r.status.value}
+                 for a, r in sorted(snapshot.resources.items())]
+    secrets = None
+    if ctx.secrets is not None:
+        secrets = {"sealed": ctx.secrets.barrier.sealed,
+                   "auto_unseal": ctx.secrets.settings.auto_unseal_key_file is not None}
+    return {"project": engine.name, "environment": engine.environment, "pid": ctx.pid,
+            "api": ctx.api, "uptime_s": round(time.time() - ctx.started, 1),
+            "version": __version__, "resources": resources, "secrets": secrets}

@@ -1,0 +1,136 @@
+"""``stackwright server``: the daemon's process.
+
+It takes an exclusive ``flock`` on ``daemon.lock`` (a second daemon for the same project and
+environment refuses to start, naming the first), serves FastAPI with uvicorn on 127.0.0.1,
+writes ``daemon.json`` once it answers, logs JSON lines to ``daemon.log``, and on SIGTERM or
+SIGINT stops serving, removes ``daemon.json`` and releases the lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+from stackwright import __version__
+from stackwright.errors import StackwrightError, TargetError
+from stackwright.server.rundir import RunDir
+
+if TYPE_CHECKING:
+    from stackwright.core.engine import Engine
+
+
+class DaemonError(StackwrightError):
+    """The daemon cannot start or be reached."""
+
+
+class JsonLog:
+    """One JSON object a line: time, level, event and fields. Never given secret values."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def __call__(self, event: str, level: str = "info", **fields: Any) -> None:
+        doc = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": level,
+               "event": event, **fields}
+        with self.lock:
+            self.stream.write(json.dumps(doc, default=str) + "\n")
+            self.stream.flush()
+
+
+@contextmanager
+def exclusive(run: RunDir) -> Iterator[None]:
+    """Hold the daemon lock of this project and environment, or fail naming the holder."""
+    run.ensure()
+    handle = open(run.lock_file, "a+")  # noqa: SIM115 - held for the daemon's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        info = run.read_info() or {}
+        raise DaemonError(
+            f"a daemon already runs for this project and environment "
+            f"(pid {info.get('pid', '?')}, api {info.get('api', '?')})",
+            hint="use it, or stop it with `stackwright down`",
+        ) from exc
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
+               secrets: bool = True) -> None:
+    """Serve until SIGTERM or SIGINT. Blocks."""
+    import uvicorn
+
+    from stackwright.server.app import PlatformContext, create_platform_app
+
+    run = RunDir.of(engine.root, engine.environment)
+    with exclusive(run), open(run.log_file, "a") as log_stream:
+        log = JsonLog(log_stream)
+        store = _open_secrets(engine, run) if secrets else None
+        port = port or free_port(host)
+        ctx = PlatformContext(engine=engine, started=time.time(), pid=os.getpid(),
+                              api=f"http://{host}:{port}", secrets=store)
+        config = uvicorn.Config(create_platform_app(ctx), host=host, port=port, http="h11",
+                                lifespan="off", log_level="warning")
+        server = uvicorn.Server(config)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        thread = threading.Thread(target=server.run, name="api", daemon=True)
+        thread.start()
+        try:
+            _wait_started(server, thread, host, port)
+            run.write_info({"pid": ctx.pid, "api": ctx.api, "version": __version__,
+                            "project": engine.name, "environment": engine.environment,
+                            "started_at": datetime.now(UTC).isoformat(timespec="seconds")})
+            log("daemon.started", pid=ctx.pid, api=ctx.api, secrets=store is not None)
+            while not stop.wait(0.5) and thread.is_alive():
+                pass
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            run.info_file.unlink(missing_ok=True)
+            if store is not None:
+                store.close()
+            log("daemon.stopped", pid=ctx.pid)
+
+
+def _wait_started(server: Any, thread: threading.Thread, host: str, port: int) -> None:
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise DaemonError(f"the API did not start on {host}:{port}",
+                              hint="is the port taken? see daemon.log")
+        time.sleep(0.02)
+
+
+def _open_secrets(engine: Engine, run: RunDir) -> Any:
+    from stackwright.secrets.store import SecretsSettings, SecretsStore
+
+    settings = SecretsSettings(database_url=engine.state_url, audit_path=run.vault_audit_file)
+    try:
+        return SecretsStore.open(settings)
+    except StackwrightError:
+        raise
+    except Exception as exc:  # a store that cannot open must not start a half daemon
+        raise TargetError(f"cannot open the secrets store: {exc}") from exc
