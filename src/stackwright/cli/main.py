@@ -131,11 +131,12 @@ def run(opts: Options, body: Callable[[], T]) -> T:
 
 
 def register_commands() -> None:
-    from stackwright.cli import commands_core, commands_server, commands_state
+    from stackwright.cli import commands_core, commands_secrets, commands_server, commands_state
 
     commands_core.register(app)
     commands_state.register(state_app, audit_app, app)
     commands_server.register(app)
+    commands_secrets.register(app)
 
 
 _GLOBAL_WITH_VALUE = {"-C", "--chdir", "--env", "-e", "--state", "--var", "--output", "-o",
