@@ -139,6 +139,8 @@ class Engine:
             project_dir=self.root,
             environment=self.environment,
             target=self.config.target,
+            project=self.name,
+            address=address,
             log=log or (lambda line: None),
             settings=self.config.settings,
         )

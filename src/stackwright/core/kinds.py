@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from stackwright.core.model import Applied, Declared, Imported, Observed, Recorded
+from stackwright.core.model import Address, Applied, Declared, Imported, Observed, Recorded
 from stackwright.errors import RegistryError, SpecError
 from stackwright.registry import Registry, did_you_mean
 
@@ -34,13 +34,17 @@ class SpecModel(BaseModel):
 class DriverContext:
     """What a driver may use: where the project is, the environment, a progress sink.
 
-    ``log`` takes one line of progress (build output, command output) for the resource being
+    ``project`` is the project's name and ``address`` the resource being changed (for naming
+    and labelling objects; None while observing, where the record names it); ``log`` takes one
+    line of progress (build output, command output) for the resource being
     worked on; ``cancelled`` is set when the run is being stopped.
     """
 
     project_dir: Path
     environment: str
     target: str = "local"
+    project: str = ""
+    address: Address | None = None
     log: Callable[[str], None] = lambda line: None
     cancelled: threading.Event = field(default_factory=threading.Event)
     settings: Mapping[str, Any] = field(default_factory=dict)

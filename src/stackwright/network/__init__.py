@@ -1,0 +1,1 @@
+"""Networking kinds. Local target: podman networks."""

@@ -1,0 +1,1 @@
+"""Storage kinds. Local target: podman volumes."""
