@@ -1,0 +1,1 @@
+"""Image kinds: golden base images built from recipes, without a registry."""
