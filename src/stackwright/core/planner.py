@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -175,15 +176,15 @@ class _Planner:
         sensitive: frozenset[str],
         ref: Refreshed | None,
     ) -> Change:
-        base = {"address": decl.address, "after": after, "template": decl.spec,
-                "depends_on": decl.depends_on, "sensitive": sensitive,
-                "api_version": decl.api_version}
+        change = partial(Change, decl.address, after=after, template=decl.spec,
+                         depends_on=decl.depends_on, sensitive=sensitive,
+                         api_version=decl.api_version)
         if ref is None:
-            return Change(action=Action.CREATE, **base)  # type: ignore[arg-type]
+            return change(Action.CREATE)
         prior_id = ref.recorded.id
         if ref.gone:
             reason = _INTERRUPTED.get(ref.recorded.status, "it no longer exists")
-            return Change(action=Action.CREATE, before=None, reason=reason, **base)  # type: ignore[arg-type]
+            return change(Action.CREATE, reason=reason)
         before = dict(ref.inputs)
         keys = set(after) | set(ref.recorded.inputs)
         diffs = _diff(_with_defaults(kind, before, keys), _with_defaults(kind, after, keys), keys,
@@ -196,13 +197,13 @@ class _Planner:
                 for d in diffs
             )
             reason = ", ".join(f"spec.{f}" for f in sorted(forcing)) + " forces replacement"
-            return Change(action=Action.REPLACE, before=before, diffs=diffs, reason=reason,
-                          prior_id=prior_id, **base)  # type: ignore[arg-type]
+            return change(Action.REPLACE, before=before, diffs=diffs, reason=reason,
+                          prior_id=prior_id)
         interrupted = _INTERRUPTED.get(ref.recorded.status)
         if diffs or interrupted:
-            return Change(action=Action.UPDATE, before=before, diffs=diffs, reason=interrupted,
-                          prior_id=prior_id, **base)  # type: ignore[arg-type]
-        return Change(action=Action.NOOP, before=before, prior_id=prior_id, **base)  # type: ignore[arg-type]
+            return change(Action.UPDATE, before=before, diffs=diffs, reason=interrupted,
+                          prior_id=prior_id)
+        return change(Action.NOOP, before=before, prior_id=prior_id)
 
     def _predict(self, address: Address, kind: Kind, change: Change, ref: Refreshed | None) -> None:
         self.sensitive_outputs[address] = kind.sensitive_outputs_for(change.after or {})
