@@ -23,7 +23,15 @@ from stackwright.core.kinds import DriverContext, Kind, get_kind, kind_registry
 from stackwright.core.model import Action, Address, Change, Observed, Plan, Recorded, Status
 from stackwright.core.planfile import change_to_json
 from stackwright.core.planner import detect_drift, plan_changes
-from stackwright.errors import ApplyError, PlanError, StalePlanError, StateError, TargetError
+from stackwright.errors import (
+    ApplyError,
+    PlanError,
+    SpecError,
+    SpecErrors,
+    StalePlanError,
+    StateError,
+    TargetError,
+)
 from stackwright.registry import Registry
 
 if TYPE_CHECKING:
@@ -181,7 +189,9 @@ class Engine:
         recorded = snapshot.resources
         kinds = self.kind_map([*declared, *recorded])
         observed = self.observe(recorded, kinds, parallelism) if refresh else {}
-        changes = plan_changes(declared, recorded, observed, kinds, destroy=destroy)
+        sources = {} if destroy else self.source_digests(declared, kinds)
+        changes = plan_changes(declared, recorded, observed, kinds, destroy=destroy,
+                               sources=sources)
         drift = detect_drift(recorded, observed, kinds) if refresh else []
         return Plan(
             project=self.name,
@@ -193,6 +203,24 @@ class Engine:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             drift=tuple(drift),
         )
+
+    def source_digests(self, declared: Mapping[Address, Any], kinds: Mapping[str, Kind]
+                       ) -> dict[Address, str]:
+        """Digests of the files resources are built from (reading them is I/O, so here)."""
+        out: dict[Address, str] = {}
+        errors: list[SpecError] = []
+        for address, decl in declared.items():
+            try:
+                digest = kinds[address.kind].source_digest(decl.spec, self.root)
+            except SpecError as exc:
+                errors.append(SpecError(exc.message, location=decl.location,
+                                        field=exc.field, hint=exc.hint))
+                continue
+            if digest is not None:
+                out[address] = digest
+        if errors:
+            raise SpecErrors(errors)
+        return out
 
     def drift(self, parallelism: int = 10) -> list[Change]:
         snapshot = self.snapshot()

@@ -23,7 +23,13 @@ from stackwright.core.graph import ResourceGraph
 from stackwright.core.kinds import DriverContext, Kind
 from stackwright.core.model import Action, Address, Applied, Change, Recorded, Status
 from stackwright.core.spec.refs import Expression, render
-from stackwright.core.values import UNKNOWN, canonical_json, contains_unknown
+from stackwright.core.values import (
+    SOURCES_KEY,
+    UNKNOWN,
+    canonical_json,
+    contains_unknown,
+    spec_fields,
+)
 from stackwright.errors import ApplyError, StackwrightError
 
 
@@ -237,10 +243,10 @@ class _Run:
         inputs = self._inputs(change, kind)
         if change.action is Action.UPDATE and prior is not None:
             recorder.started(change, Status.UPDATING)
-            applied = driver.update(dctx, prior, inputs)
+            applied = driver.update(dctx, prior, spec_fields(inputs))
         else:
             recorder.started(change, Status.CREATING)
-            applied = driver.create(dctx, inputs)
+            applied = driver.create(dctx, spec_fields(inputs))
         self._finish(change, kind, inputs, applied)
         return applied.id
 
@@ -272,6 +278,8 @@ class _Run:
             inputs = kind.normalize(kind.spec_model.model_validate(resolved))
         except ValidationError as exc:
             raise ApplyError(f"{change.address}: invalid once references resolved: {exc}") from exc
+        if SOURCES_KEY in planned:
+            inputs[SOURCES_KEY] = planned[SOURCES_KEY]
         _check_consistent(change, planned, inputs)
         return inputs
 

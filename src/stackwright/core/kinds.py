@@ -127,6 +127,12 @@ class Kind:
         """Which of the changed top-level fields force a replacement."""
         return {f for f in changed if f in self.immutable}
 
+    def source_digest(self, inputs: Mapping[str, Any], project_dir: Path) -> str | None:
+        """A digest of files outside the spec that this resource is built from (None: none).
+        The engine calls it before planning; a changed digest plans an update. A SpecError
+        raised here is reported at the resource's location."""
+        return None
+
     def predict_outputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Outputs that can be known at plan time from the inputs alone (else UNKNOWN)."""
         return {}
@@ -138,7 +144,9 @@ class Kind:
 
     def parse(self, inputs: Mapping[str, Any]) -> SpecModel:
         """Typed spec from stored or planned inputs, defaults filled in (for drivers)."""
-        return self.spec_model.model_validate(dict(inputs))
+        from stackwright.core.values import spec_fields
+
+        return self.spec_model.model_validate(spec_fields(inputs))
 
     def validate_together(self, resources: Sequence[Declared]) -> list[SpecError]:
         """Checks across all resources of this kind (overlapping subnets, taken ports)."""

@@ -28,6 +28,7 @@ from stackwright.core.model import (
 )
 from stackwright.core.spec.refs import Expression, render
 from stackwright.core.values import (
+    SOURCES_KEY,
     UNKNOWN,
     contains_unknown,
     is_sensitive,
@@ -70,11 +71,15 @@ def plan_changes(
     kinds: Mapping[str, Kind],
     *,
     destroy: bool = False,
+    sources: Mapping[Address, str] | None = None,
 ) -> list[Change]:
-    """Every change, dependency order first, then deletes in reverse dependency order."""
+    """Every change, dependency order first, then deletes in reverse dependency order.
+
+    ``sources`` holds the digest of the files a resource is built from (see
+    ``Kind.source_digest``); it is planned as the ``$sources`` input."""
     refreshed = {a: refresh(r, observed.get(a), a in observed) for a, r in recorded.items()}
     desired = {} if destroy else declared
-    planner = _Planner(desired, refreshed, kinds)
+    planner = _Planner(desired, refreshed, kinds, sources or {})
     changes = [planner.plan_one(a) for a in planner.order()]
     changes.extend(_plan_deletes(desired, refreshed))
     return changes
@@ -112,10 +117,12 @@ class _Planner:
         desired: Mapping[Address, Declared],
         refreshed: Mapping[Address, Refreshed],
         kinds: Mapping[str, Kind],
+        sources: Mapping[Address, str],
     ) -> None:
         self.desired = desired
         self.refreshed = refreshed
         self.kinds = kinds
+        self.sources = sources
         self.planned_outputs: dict[Address, dict[str, Any]] = {}
         self.sensitive_outputs: dict[Address, frozenset[str]] = {}
 
@@ -130,6 +137,8 @@ class _Planner:
         decl = self.desired[address]
         kind = self.kinds[address.kind]
         after, sensitive = self._resolve(decl, kind)
+        if address in self.sources:
+            after[SOURCES_KEY] = self.sources[address]
         ref = self.refreshed.get(address)
         change = self._decide(decl, kind, after, sensitive, ref)
         self._predict(address, kind, change, ref)
@@ -224,7 +233,7 @@ def _with_defaults(kind: Kind, after: dict[str, Any], keys: set[str]) -> dict[st
     if not missing or contains_unknown(after):
         return after
     try:
-        full = kind.spec_model.model_validate(after).model_dump(mode="json", by_alias=True)
+        full = kind.parse(after).model_dump(mode="json", by_alias=True)
     except ValidationError:
         return after
     return {**after, **{k: full.get(k) for k in missing}}

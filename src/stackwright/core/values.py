@@ -13,6 +13,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 SENSITIVE_TEXT: Final = "(sensitive)"
+SOURCES_KEY: Final = "$sources"
+"""Inputs key holding the digest of files a resource is built from (an Image's context):
+set by the engine, diffed by the planner, recorded in state, never passed to drivers."""
 UNKNOWN_TEXT: Final = "(known after apply)"
 
 
@@ -146,3 +149,8 @@ def from_jsonable(tree: Any) -> Tree:
     if isinstance(tree, list):
         return [from_jsonable(v) for v in tree]
     return tree
+
+
+def spec_fields(inputs: Any) -> dict[str, Any]:
+    """The inputs without the engine's own ``$`` keys: what a kind's spec model reads."""
+    return {k: v for k, v in dict(inputs).items() if not str(k).startswith("$")}
