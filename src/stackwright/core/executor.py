@@ -280,7 +280,7 @@ class _Run:
             raise ApplyError(f"{change.address}: invalid once references resolved: {exc}") from exc
         if SOURCES_KEY in planned:
             inputs[SOURCES_KEY] = planned[SOURCES_KEY]
-        _check_consistent(change, planned, inputs)
+        _check_consistent(change, kind, planned, inputs)
         return inputs
 
     def _lookup(self, expr: Expression) -> Any:
@@ -291,15 +291,33 @@ class _Run:
         return value
 
 
-def _check_consistent(change: Change, planned: dict[str, Any], actual: dict[str, Any]) -> None:
-    for key, value in planned.items():
-        if contains_unknown(value):
-            continue
-        if canonical_json(value) != canonical_json(actual.get(key)):
+def _check_consistent(
+    change: Change, kind: Kind, planned: dict[str, Any], actual: dict[str, Any]
+) -> None:
+    """The plan's known values, with its unknowns filled in from what apply resolved, must
+    validate to exactly what apply is about to use (so 60 planned is 60.0 applied)."""
+    filled = _fill_unknowns(planned, actual)
+    try:
+        expected = kind.normalize(kind.parse(filled))
+    except ValidationError as exc:
+        raise ApplyError(f"{change.address}: the planned inputs no longer validate: {exc}",
+                         hint="plan again") from exc
+    for key, value in spec_fields(actual).items():
+        if canonical_json(expected.get(key)) != canonical_json(value):
             raise ApplyError(
                 f"{change.address}: spec.{key} differs from the plan once references resolved",
                 hint="the inputs changed since the plan was made; plan again",
             )
+
+
+def _fill_unknowns(planned: Any, actual: Any) -> Any:
+    if planned is UNKNOWN:
+        return actual
+    if isinstance(planned, dict) and isinstance(actual, dict):
+        return {k: _fill_unknowns(v, actual.get(k)) for k, v in planned.items()}
+    if isinstance(planned, list) and isinstance(actual, list) and len(planned) == len(actual):
+        return [_fill_unknowns(p, a) for p, a in zip(planned, actual, strict=True)]
+    return planned
 
 
 def _describe(error: BaseException) -> str:
