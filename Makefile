@@ -41,7 +41,8 @@ up: setup
 	@echo "  $(SW) -C $(EXAMPLE) output"
 	@echo "  $(SW) -C $(EXAMPLE) graph --format mermaid"
 	@echo "  $(SW) -C $(EXAMPLE) state history"
-	@echo "  files written under $(EXAMPLE)/out/"
+	@echo "  files written under $(EXAMPLE)/out/, the job's log in $(EXAMPLE)/.stackwright/jobs/dev/greet.log"
+	@echo "  podman ps -a / podman images / podman network ls   (objects labelled dev.stackwright.*)"
 
 down: setup
 	@$(SW) -C $(EXAMPLE) down

@@ -18,14 +18,19 @@ from stackwright.tools.podman import ContainerSpec, NetworkAttachment, Podman, V
 LOG_TAIL = 200
 
 
+class JobVolume(SpecModel):
+    name: str = Field(description="Volume name, e.g. ${{ Volume.data.name }}.")
+    path: str = Field(description="Where it is mounted in the container.")
+    readOnly: bool = Field(False, description="Mount read-only.")  # noqa: N815
+
+
 class JobSpec(SpecModel):
     image: str = Field(description="Image ref, often ${{ Image.x.image }}.")
     command: list[str] = Field(default_factory=list, description="Command and arguments.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
     networks: list[str] = Field(default_factory=list,
                                 description="Podman networks, e.g. ${{ Network.x.name }}.")
-    volumes: dict[str, str] = Field(default_factory=dict,
-                                    description="Volume name → mount path.")
+    volumes: list[JobVolume] = Field(default_factory=list, description="Volumes to mount.")
     retries: int = Field(0, ge=0, le=20, description="Runs after the first failed one.")
     timeout: float = Field(600, gt=0, description="Seconds one run may take.")
     triggers: dict[str, str] = Field(default_factory=dict,
@@ -103,7 +108,7 @@ def _run_once(podman: Podman, ctx: DriverContext, address: Address, spec: JobSpe
     container = ContainerSpec(
         name=name, image=spec.image, command=tuple(spec.command), env=spec.env,
         networks=tuple(NetworkAttachment(n) for n in spec.networks),
-        volumes=tuple(VolumeMount(v, p) for v, p in sorted(spec.volumes.items())),
+        volumes=tuple(VolumeMount(v.name, v.path, v.readOnly) for v in spec.volumes),
         labels=labels_for(ctx, address),
     )
     podman.container_run(container)
