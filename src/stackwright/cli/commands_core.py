@@ -168,16 +168,14 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
         else:
             out.line(f"{verb.capitalize()} cancelled.")
         raise typer.Exit(1)
-    if opts.json and emit:
-        emit_json({"ok": outcome.result.ok, "serial": outcome.serial,
-                   "plan": plan_to_json(outcome.plan), "result": result_to_json(outcome.result)})
-    elif opts.json:
-        pass
+    if opts.json:
+        if emit:
+            emit_json({"ok": outcome.result.ok, "serial": outcome.serial,
+                       "plan": plan_to_json(outcome.plan),
+                       "result": result_to_json(outcome.result)})
     elif not outcome.plan.has_changes:
         render_plan(outcome.plan, out)
     else:
-        if yes and saved is None:
-            pass  # progress lines said it all; the plan was not asked about
         out.line()
         render_result(outcome.result, out, "Destroy" if destroy else "Apply")
     if not outcome.result.ok:
