@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.cli import Project
+from tests.fixtures.podman_cleanup import remove_images
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +37,5 @@ def test_quickstart_example_applies_and_converges(project: Project) -> None:
     finally:
         subprocess.run(["podman", "volume", "rm", "--force", f"sw-{name}-dev-data"],
                        capture_output=True, check=False)
-        listed = subprocess.run(["podman", "images", "--format", "json", "--filter",
-                                 f"reference=localhost/{name}/*"],
-                                capture_output=True, text=True, check=False)
-        for image in json.loads(listed.stdout or "[]"):
-            subprocess.run(["podman", "image", "rm", "--force", image["Id"]],
-                           capture_output=True, check=False)
+        remove_images(f"localhost/{name}/*")
+        remove_images(f"localhost/stackwright/{name}-*")

@@ -74,6 +74,8 @@ class PodmanNetworkDriver(Driver):
 
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
         name = str(recorded.outputs.get("name") or recorded.id or "")
+        if not name:  # a create that failed or was cut short: nothing was made
+            return None
         try:
             info = podman_for(ctx).network_inspect(name)
         except NotFoundError:
@@ -96,6 +98,8 @@ class PodmanNetworkDriver(Driver):
 
     def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
         name = str(recorded.outputs.get("name") or recorded.id or "")
+        if not name:
+            return
         try:
             podman_for(ctx).network_remove(name)
         except NotFoundError:

@@ -47,6 +47,8 @@ class PodmanVolumeDriver(Driver):
     """Volumes named ``sw-<project>-<env>-<name>``, labelled with their resource."""
 
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
+        if not _name(recorded):  # a create that failed or was cut short: nothing was made
+            return None
         try:
             info = podman_for(ctx).volume_inspect(_name(recorded))
         except NotFoundError:
@@ -71,6 +73,8 @@ class PodmanVolumeDriver(Driver):
     def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
         spec = VolumeSpec.model_validate(dict(recorded.inputs))
         name = _name(recorded)
+        if not name:
+            return
         if spec.deletionPolicy == "Retain":
             ctx.log(f"keeping volume {name} and its data (deletionPolicy: Retain)")
             return

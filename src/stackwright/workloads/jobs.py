@@ -13,9 +13,13 @@ from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
 from stackwright.core.model import Address, Applied, Observed, Recorded, Status
 from stackwright.errors import PermanentError, TemporaryError
 from stackwright.local import labels_for, object_name, podman_for
-from stackwright.tools.podman import ContainerSpec, NetworkAttachment, Podman, VolumeMount
-
-LOG_TAIL = 200
+from stackwright.tools.podman import (
+    ContainerSpec,
+    NetworkAttachment,
+    Podman,
+    VolumeMount,
+    run_args,
+)
 
 
 class JobVolume(SpecModel):
@@ -104,6 +108,10 @@ class PodmanJobDriver(Driver):
 
 def _run_once(podman: Podman, ctx: DriverContext, address: Address, spec: JobSpec,
               attempt: int) -> tuple[int, str]:
+    """One attached ``podman run --rm``: its exit code and output, or 124 past the timeout.
+
+    Attached rather than detached-then-wait-then-logs: one podman call per run, so no other
+    podman process can remove the container between the calls."""
     name = f"{object_name(ctx, address)}-run{attempt}-{uuid.uuid4().hex[:6]}"
     container = ContainerSpec(
         name=name, image=spec.image, command=tuple(spec.command), env=spec.env,
@@ -111,17 +119,17 @@ def _run_once(podman: Podman, ctx: DriverContext, address: Address, spec: JobSpe
         volumes=tuple(VolumeMount(v.name, v.path, v.readOnly) for v in spec.volumes),
         labels=labels_for(ctx, address),
     )
-    podman.container_run(container)
+    detached = run_args(container)
+    assert detached[:2] == ["run", "-d"]
     try:
-        try:
-            code = podman.container_wait(name, timeout=spec.timeout)
-        except TemporaryError:
-            podman.container_stop(name, timeout=1)
-            return 124, podman.container_logs(name, tail=LOG_TAIL) + (
-                f"\n(killed after {spec.timeout}s)\n")
-        return code, podman.container_logs(name, tail=LOG_TAIL)
-    finally:
-        podman.container_remove(name, force=True)
+        done = podman.probe(["run", "--rm", *detached[2:]], timeout=spec.timeout)
+    except TemporaryError:
+        podman.probe(["rm", "--force", "--time", "0", name])
+        return 124, f"(killed after {spec.timeout}s)\n"
+    if done.returncode in (125, 126, 127) and "Error:" in done.stderr:
+        raise PermanentError(f"podman could not run the job: {done.stderr.strip()[-500:]}",
+                             hint="check the image, networks and volumes it names")
+    return done.returncode, done.stdout + done.stderr
 
 
 JOB_KIND = JobKind()

@@ -3,12 +3,12 @@ an update that builds a new tag, a missing Containerfile is a located error, des
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 
 import pytest
 from tests.fixtures.cli import Project
+from tests.fixtures.podman_cleanup import remove_images
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,5 @@ def test_image_builds_from_base_and_rebuilds_on_change(project: Project) -> None
         assert project.run("destroy", "--yes").code == 0
         assert podman("image", "exists", new_ref).returncode != 0
     finally:
-        for pattern in (f"localhost/{name}/*", f"localhost/stackwright/{name}-*"):
-            listed = podman("images", "--format", "json", "--filter", f"reference={pattern}")
-            for image in json.loads(listed.stdout or "[]"):
-                podman("image", "rm", "--force", image["Id"])
+        remove_images(f"localhost/{name}/*")
+        remove_images(f"localhost/stackwright/{name}-*")

@@ -3,12 +3,12 @@ destroy; a recipe must be exactly one of busybox or debian."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 
 import pytest
 from tests.fixtures.cli import Project
+from tests.fixtures.podman_cleanup import remove_images
 
 pytestmark = pytest.mark.slow
 
@@ -46,10 +46,7 @@ def test_busybox_base_image_lifecycle(project: Project) -> None:
         assert project.run("destroy", "--yes").code == 0
         assert podman("image", "exists", ref).returncode != 0
     finally:
-        listed = podman("images", "--format", "json", "--filter",
-                        f"reference=localhost/stackwright/{name}-*")
-        for image in json.loads(listed.stdout or "[]"):
-            podman("image", "rm", "--force", image["Id"])
+        remove_images(f"localhost/stackwright/{name}-*")
 
 
 def test_recipe_must_be_exactly_one(project: Project) -> None:

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from tests.fixtures.cli import Project
+from tests.fixtures.podman_cleanup import remove_images
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +38,7 @@ def job_project(project: Project) -> Project:
     name = f"jb{uuid.uuid4().hex[:8]}"
     project.write("stackwright.yaml", f"project: {name}\n")
     yield project
-    listed = subprocess.run(["podman", "images", "--format", "json", "--filter",
-                             f"reference=localhost/stackwright/{name}-*"],
-                            capture_output=True, text=True, check=False)
-    for image in json.loads(listed.stdout or "[]"):
-        subprocess.run(["podman", "image", "rm", "--force", image["Id"]], check=False,
-                       capture_output=True)
+    remove_images(f"localhost/stackwright/{name}-*")
 
 
 def test_job_runs_once_and_again_on_change(job_project: Project) -> None:
