@@ -152,6 +152,7 @@ def stackwright_tool(binary: str, work: Path, parallelism: int) -> Tool:
             "destroy": [binary, "-C", "{dir}", "destroy", "--yes", "--parallelism", p],
         },
         env={**os.environ, "STACKWRIGHT_KEY_DIR": str(key_dir)},
+        check=count_checker("stackwright"),
     )
 
 
@@ -172,7 +173,7 @@ def terraform_tool(binary: str, work: Path, parallelism: int) -> Tool:
         },
         env=env,
         prepare=lambda d, e, t: _terraform_init(binary, d, e, t),
-        check=_check_terraform_counts,
+        check=count_checker("terraform"),
     )
 
 
@@ -181,19 +182,29 @@ def _terraform_init(binary: str, directory: Path, env: dict[str, str], timeout: 
     return run_timed(argv, cwd=directory, env=env, timeout=timeout)
 
 
-_TF_COUNTS = {"apply": re.compile(r"Resources: (\d+) added"),
-              "destroy": re.compile(r"Resources: (\d+) destroyed")}
+# Both tools end apply and destroy with a "Resources: N added/created ... N destroyed" line.
+_COUNTS = {
+    "terraform": {"apply": re.compile(r"Resources: (\d+) added"),
+                  "destroy": re.compile(r"Resources: .*?(\d+) destroyed")},
+    "stackwright": {"apply": re.compile(r"Resources: (\d+) created"),
+                    "destroy": re.compile(r"Resources: .*?(\d+) destroyed")},
+}
 
 
-def _check_terraform_counts(op: str, cell: Cell, timing: Timing) -> str | None:
-    pattern = _TF_COUNTS.get(op)
-    if pattern is None:
+def count_checker(tool: str) -> Callable[[str, Cell, Timing], str | None]:
+    """Check that apply created, and destroy destroyed, every resource of the cell."""
+
+    def check(op: str, cell: Cell, timing: Timing) -> str | None:
+        pattern = _COUNTS[tool].get(op)
+        if pattern is None:
+            return None
+        found = pattern.search(timing.stdout_tail)
+        if found is None or int(found.group(1)) != cell.size:
+            got = found.group(1) if found else "no count in its output"
+            return f"{tool} {op} expected {cell.size} resources, got {got}"
         return None
-    found = pattern.search(timing.stdout_tail)
-    if found is None or int(found.group(1)) != cell.size:
-        got = found.group(1) if found else "no count"
-        return f"terraform {op} expected {cell.size} resources, got {got}"
-    return None
+
+    return check
 
 
 def _check_exit(op: str, timing: Timing) -> str | None:
