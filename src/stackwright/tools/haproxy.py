@@ -265,7 +265,7 @@ class HaproxyRuntime:
 
     def _change(self, command: str) -> None:
         reply = self.command(command).strip()
-        if reply and not reply.lower().startswith("new server registered"):
+        if reply and not reply.lower().startswith(("new server registered", "server deleted")):
             raise PermanentError(f"haproxy refused {command!r}: {reply}",
                                  hint="check the backend and server names")
 
