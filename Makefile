@@ -47,11 +47,13 @@ up: setup
 down: setup
 	@$(SW) -C $(EXAMPLE) down
 
+# --dist loadfile: the tests of one file run in order on one worker (some walk one project
+# through deploy, scale, update and destroy on module-scoped fixtures).
 test: setup
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 test-quick: .make/venv
-	$(PY) -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) benchmarks/engine_vs_terraform.py
