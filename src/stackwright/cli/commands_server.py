@@ -28,6 +28,9 @@ def server(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="API port on 127.0.0.1 (0: a free one).")] = 0,
     secrets: Annotated[bool, typer.Option(help="Serve the Vault-compatible API.")] = True,
+    controllers: Annotated[bool, typer.Option(
+        help="Run the controllers (repair services, restart load balancers, cron jobs).")
+    ] = True,
 ) -> None:
     """Run the platform daemon in the foreground (what `up` starts in the background)."""
     opts = _options(ctx)
@@ -35,7 +38,7 @@ def server(
     def body() -> None:
         from stackwright.server.daemon import run_daemon
 
-        run_daemon(engine(opts), port=port, secrets=secrets)
+        run_daemon(engine(opts), port=port, secrets=secrets, controllers=controllers)
 
     run(opts, body)
 

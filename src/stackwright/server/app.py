@@ -25,6 +25,7 @@ class PlatformContext:
     pid: int
     api: str
     secrets: Any = None
+    controllers: Any = None  # a ControllerHost, when controllers run
 
 
 def create_platform_app(ctx: PlatformContext) -> FastAPI:
@@ -71,4 +72,5 @@ def platform_status(ctx: PlatformContext) -> dict[str, Any]:
                    "auto_unseal": ctx.secrets.settings.auto_unseal_key_file is not None}
     return {"project": engine.name, "environment": engine.environment, "pid": ctx.pid,
             "api": ctx.api, "uptime_s": round(time.time() - ctx.started, 1),
-            "version": __version__, "resources": resources, "secrets": secrets}
+            "version": __version__, "resources": resources, "secrets": secrets,
+            "controllers": ctx.controllers.status() if ctx.controllers is not None else []}

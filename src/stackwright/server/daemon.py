@@ -2,8 +2,9 @@
 
 It takes an exclusive ``flock`` on ``daemon.lock`` (a second daemon for the same project and
 environment refuses to start, naming the first), serves FastAPI with uvicorn on 127.0.0.1,
-writes ``daemon.json`` once it answers, logs JSON lines to ``daemon.log``, and on SIGTERM or
-SIGINT stops serving, removes ``daemon.json`` and releases the lock.
+writes ``daemon.json`` once it answers, runs the registered controllers
+(:mod:`stackwright.server.controllers`), logs JSON lines to ``daemon.log``, and on SIGTERM or
+SIGINT stops the controllers and the API, removes ``daemon.json`` and releases the lock.
 """
 
 from __future__ import annotations
@@ -77,19 +78,21 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
-               secrets: bool = True) -> None:
+               secrets: bool = True, controllers: bool = True) -> None:
     """Serve until SIGTERM or SIGINT. Blocks."""
     import uvicorn
 
     from stackwright.server.app import PlatformContext, create_platform_app
+    from stackwright.server.controllers import ControllerHost
 
     run = RunDir.of(engine.root, engine.environment)
     with exclusive(run), open(run.log_file, "a") as log_stream:
         log = JsonLog(log_stream)
         store = _open_secrets(engine, run) if secrets else None
         port = port or free_port(host)
+        host_ = ControllerHost(engine, log) if controllers else None
         ctx = PlatformContext(engine=engine, started=time.time(), pid=os.getpid(),
-                              api=f"http://{host}:{port}", secrets=store)
+                              api=f"http://{host}:{port}", secrets=store, controllers=host_)
         config = uvicorn.Config(create_platform_app(ctx), host=host, port=port, http="h11",
                                 lifespan="off", log_level="warning")
         server = uvicorn.Server(config)
@@ -104,9 +107,13 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
                             "project": engine.name, "environment": engine.environment,
                             "started_at": datetime.now(UTC).isoformat(timespec="seconds")})
             log("daemon.started", pid=ctx.pid, api=ctx.api, secrets=store is not None)
+            if host_ is not None:
+                host_.start()
             while not stop.wait(0.5) and thread.is_alive():
                 pass
         finally:
+            if host_ is not None:
+                host_.shutdown()
             server.should_exit = True
             thread.join(timeout=10)
             run.info_file.unlink(missing_ok=True)
