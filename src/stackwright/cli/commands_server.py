@@ -145,7 +145,8 @@ def _stop(pid: int, timeout: float) -> None:
 
 
 def status(ctx: typer.Context) -> None:
-    """The daemon (pid, api, uptime, secrets) and every resource with its status."""
+    """The daemon (pid, api, uptime, secrets, controllers) and every resource: its health
+    (read live, as drift does), replicas, revision and endpoints."""
     opts = _options(ctx)
     run(opts, lambda: _status(opts))
 
@@ -162,9 +163,9 @@ def _status(opts: Options) -> None:
         except httpx.HTTPError:
             daemon = {**info, "reachable": False}
     if daemon is None or "resources" not in daemon:
-        eng = engine(opts)
-        resources = [{"address": str(a), "id": r.id, "status": r.status.value}
-                     for a, r in sorted(eng.snapshot().resources.items())]
+        from stackwright.server.status import resource_rows
+
+        resources = resource_rows(engine(opts))
     else:
         resources = daemon.pop("resources")
     api = daemon.get("api") if daemon else None
@@ -179,7 +180,20 @@ def _status(opts: Options) -> None:
         out.line(out.paint("Daemon: running", "green", "bold") +
                  f"  pid {daemon.get('pid')}  api {api}  up {daemon.get('uptime_s')}s"
                  + ("" if sealed is None else f"  secrets {'sealed' if sealed else 'unsealed'}"))
+    for c in (daemon or {}).get("controllers") or []:
+        problem = c.get("last_error")
+        out.line(f"  controller {c['name']:<14} every {c['interval_s']}s, {c['repairs']} "
+                 f"repair(s)" + (out.paint(f"  last error: {problem}", "red") if problem
+                                 else ""))
     for row in resources:
-        mark = out.paint("●", "green" if row["status"] == "ready" else "yellow")
-        out.line(f"  {mark} {row['address']:<40} {row['status']:<9} {row['id'] or ''}")
+        health = str(row.get("health", row["status"]))
+        color = "green" if health == "healthy" else ("red" if health == "missing" else "yellow")
+        details = "  ".join(f"{k}={_short(v)}" for k, v in (row.get("outputs") or {}).items())
+        out.line(f"  {out.paint('●', color)} {row['address']:<32} {health:<10} {details}")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
 

@@ -62,10 +62,10 @@ def _strip_prefix(vault: FastAPI) -> Any:
 
 
 def platform_status(ctx: PlatformContext) -> dict[str, Any]:
+    from stackwright.server.status import resource_rows
+
     engine = ctx.engine
-    snapshot = engine.snapshot()
-    resources = [{"address": str(a), "id": r.id, "status": r.status.value}
-                 for a, r in sorted(snapshot.resources.items())]
+    resources = resource_rows(engine)
     secrets = None
     if ctx.secrets is not None:
         secrets = {"sealed": ctx.secrets.barrier.sealed,

@@ -194,6 +194,13 @@ def test_killed_replica_is_replaced_by_the_daemon(daemon: Daemon, project_root: 
     history = cli(project_root, "state", "history", "--output", "json")
     assert "daemon/services" in history.stdout
     print(f"replica replaced in {took:.2f}s")
+    shown = json.loads(cli(project_root, "status", "--output", "json").stdout)
+    assert shown["api"] == json.loads(daemon.info.read_text())["api"]
+    rows = {r["address"]: r for r in shown["resources"]}
+    web = rows["Service/web"]
+    assert web["health"] == "healthy" and web["outputs"]["replicas"] == "2/2"
+    assert len(web["outputs"]["endpoints"]) == 2 and web["outputs"]["revision"]
+    assert rows["LoadBalancer/edge"]["outputs"]["url"] == URL.rstrip("/")
     assert cli(project_root, "plan", "--detailed-exitcode").returncode == 0
 
 
