@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from stackwright.core.engine import actor
 from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
 from stackwright.core.model import Applied, Observed, Recorded
 from stackwright.errors import PermanentError
@@ -42,7 +43,7 @@ class ServiceKind(Kind):
     a new revision, rolled out replica by replica through every LoadBalancer routing to the
     service; a change of ``replicas`` only starts or stops replicas. Outputs: ``endpoints``
     (``127.0.0.1:port`` of healthy replicas, first port), ``revision``, ``replicas`` and
-    ``revisions`` (each revision deployed: revision, image, config hash, time).
+    ``revisions`` (each revision deployed: revision, image, config hash, time, and who).
     """
 
     name: ClassVar[str] = "Service"
@@ -139,7 +140,7 @@ def _history(history: list[Any], spec: ServiceSpec, revision: str) -> list[dict[
         return entries[-REVISIONS_KEPT:]
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     entries.append({"revision": revision, "image": spec.image, "config": config_hash(spec),
-                    "at": now})
+                    "at": now, "by": actor()})
     return entries[-REVISIONS_KEPT:]
 
 

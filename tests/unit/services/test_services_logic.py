@@ -110,6 +110,7 @@ def test_history_appends_only_new_revisions() -> None:
     assert _history(first, spec(), revision_of(spec())) == first
     second = _history(first, spec(image="x:2"), revision_of(spec(image="x:2")))
     assert [h["image"] for h in second] == ["localhost/app:1", "x:2"]
+    assert all("@" in h["by"] and h["at"] and h["config"] for h in second)
 
 
 def test_route_table_round_trip(tmp_path: Path) -> None:
