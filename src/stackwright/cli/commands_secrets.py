@@ -7,7 +7,6 @@ STACKWRIGHT_TOKEN, else VAULT_TOKEN. Values are masked unless ``--reveal``.
 
 from __future__ import annotations
 
-import os
 import secrets as pysecrets
 import string
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ import typer
 
 from stackwright.cli.main import Options, _options, emit_json, printer, run
 from stackwright.errors import SecretsError
+from stackwright.secure.vault import VaultClient, find_addr, find_token
 
 secrets_app = typer.Typer(help="Keep secrets: init, unseal, put, get, list, rotate.",
                           no_args_is_help=True)
@@ -28,60 +28,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(secrets_app, name="secrets")
 
 
-class VaultClient:
-    """A few calls of Vault's HTTP API, with its errors turned into SecretsError."""
-
-    def __init__(self, addr: str, token: str | None) -> None:
-        import httpx
-
-        self.http = httpx.Client(base_url=addr.rstrip("/") + "/v1/", timeout=30)
-        self.token = token
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             params: dict[str, str] | None = None) -> dict[str, Any]:
-        import httpx
-
-        headers = {"X-Vault-Token": self.token} if self.token else {}
-        try:
-            response = self.http.request(method, path, json=body, params=params,
-                                         headers=headers)
-        except httpx.HTTPError as exc:
-            raise SecretsError(f"cannot reach the secrets API: {exc}",
-                               hint="is the daemon running? `stackwright up`") from exc
-        if response.status_code == 204:
-            return {}
-        doc: dict[str, Any] = response.json() if response.content else {}
-        if response.status_code >= 400:
-            errors = "; ".join(doc.get("errors") or []) or response.reason_phrase
-            raise SecretsError(f"{method} {path}: {response.status_code} {errors}",
-                               hint=_hint(response.status_code))
-        return doc
-
-
-def _hint(status: int) -> str | None:
-    return {403: "the token lacks a policy for this path (or is missing)",
-            404: "no such secret or version", 503: "the store is sealed: secrets unseal",
-            400: "check the request"}.get(status)
-
-
 def _addr(opts: Options, addr: str | None) -> str:
-    found = addr or os.environ.get("STACKWRIGHT_ADDR") or os.environ.get("VAULT_ADDR")
-    if found:
-        return found
+    if addr:
+        return addr
     from stackwright.cli.main import engine
-    from stackwright.server.rundir import RunDir
 
     eng = engine(opts)
-    info = RunDir.of(eng.root, eng.environment).read_info()
+    info = find_addr(eng.root, eng.environment)
     if info is None:
         raise SecretsError("no secrets API address",
                            hint="start the daemon (`stackwright up`) or pass --addr")
-    return str(info["api"])
+    return info
 
 
 def _client(opts: Options, addr: str | None, token: str | None) -> VaultClient:
-    tok = token or os.environ.get("STACKWRIGHT_TOKEN") or os.environ.get("VAULT_TOKEN")
-    return VaultClient(_addr(opts, addr), tok)
+    return VaultClient(_addr(opts, addr), token or find_token())
 
 
 def _show(opts: Options, doc: Any, lines: list[str]) -> None:

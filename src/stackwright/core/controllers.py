@@ -47,9 +47,10 @@ class ControllerContext(Protocol):
 
     def driver_context(self, address: Address) -> DriverContext: ...
 
-    def repair(self, address: Address, reason: str) -> bool:
-        """Update ``address`` to its recorded inputs now; False when an apply holds the lock
-        (the apply converges it). Raises what the driver raised."""
+    def repair(self, address: Address, reason: str,
+               inputs: Mapping[str, Any] | None = None) -> bool:
+        """Update ``address`` to its recorded inputs (or ``inputs``) now; False when an apply
+        holds the lock (the apply converges it). Raises what the driver raised."""
 
     def event(self, name: str, **fields: Any) -> None:
         """One structured line in the daemon's log (never pass secret values)."""

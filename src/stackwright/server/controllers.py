@@ -76,11 +76,12 @@ class DaemonControllerContext:
             address, lambda line: self.log("controller.progress", controller=name,
                                            address=str(address), line=line))
 
-    def repair(self, address: Address, reason: str) -> bool:
+    def repair(self, address: Address, reason: str,
+               inputs: Mapping[str, Any] | None = None) -> bool:
         from stackwright.core.repair import repair
 
         outcome = repair(self.engine, address, who=f"daemon/{self.state.name}", reason=reason,
-                         on_event=self._progress)
+                         inputs=inputs, on_event=self._progress)
         if outcome is None:
             return False
         failed = outcome.result.failed.get(address)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from stackwright.errors import PermanentError
 from stackwright.services.identity import Identity
+from stackwright.services.secretrefs import Delivery
 from stackwright.services.spec import ServiceSpec
 from stackwright.tools import podman_facts as facts
 from stackwright.tools._proc import PortInUseError
@@ -24,6 +25,7 @@ LABEL_SERVICE = "dev.stackwright.service"
 LABEL_REVISION = "dev.stackwright.revision"
 LABEL_INDEX = "dev.stackwright.replica"
 _PORT_ATTEMPTS = 4
+NO_SECRETS = Delivery()
 
 
 @dataclass(frozen=True)
@@ -52,17 +54,19 @@ def labels(ident: Identity, revision: str, index: int) -> dict[str, str]:
 
 
 def container_spec(
-    ident: Identity, spec: ServiceSpec, revision: str, index: int, host_ports: Mapping[int, int]
+    ident: Identity, spec: ServiceSpec, revision: str, index: int, host_ports: Mapping[int, int],
+    delivery: Delivery = NO_SECRETS,
 ) -> ContainerSpec:
     return ContainerSpec(
         name=replica_name(ident, revision, index),
         image=spec.image,
         command=tuple(spec.command or ()),
-        env=dict(spec.env),
+        env={**spec.env, **delivery.env},
         ports=tuple(PortMapping(host_ports[p], p) for p in spec.ports),
         cpus=spec.resources.cpus,
         memory=spec.resources.memory,
-        volumes=tuple(VolumeMount(src, dst) for src, dst in sorted(spec.volumes.items())),
+        volumes=tuple(VolumeMount(src, dst) for src, dst in sorted(spec.volumes.items()))
+        + delivery.mounts,
         networks=tuple(NetworkAttachment(n, (ident.name,)) for n in spec.networks),
         labels=labels(ident, revision, index),
         restart=spec.restart,
@@ -77,13 +81,14 @@ def free_port() -> int:
 
 
 def start_replica(
-    podman: Podman, ident: Identity, spec: ServiceSpec, revision: str, index: int
+    podman: Podman, ident: Identity, spec: ServiceSpec, revision: str, index: int,
+    delivery: Delivery = NO_SECRETS,
 ) -> Replica:
     """Start one replica on free host ports (a port taken in between is retried)."""
     for attempt in range(_PORT_ATTEMPTS):
         ports = {p: free_port() for p in spec.ports}
         try:
-            podman.container_run(container_spec(ident, spec, revision, index, ports))
+            podman.container_run(container_spec(ident, spec, revision, index, ports, delivery))
         except PortInUseError:
             if attempt == _PORT_ATTEMPTS - 1:
                 raise

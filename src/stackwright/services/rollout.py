@@ -21,6 +21,7 @@ from stackwright.services import health
 from stackwright.services.identity import Identity
 from stackwright.services.replicas import Replica, logs_tail, remove, start_replica
 from stackwright.services.routes import HealthEntry, RouteTable, ServerEntry, ServiceEntry
+from stackwright.services.secretrefs import Delivery
 from stackwright.services.spec import ServiceSpec, seconds
 from stackwright.services.traffic import ServiceTraffic, Target
 from stackwright.tools.podman import Podman
@@ -79,9 +80,11 @@ class Rollout:
     """Brings one service to its spec with podman and HAProxy (see the module docstring)."""
 
     def __init__(self, podman: Podman, ident: Identity, spec: ServiceSpec, revision: str,
-                 table: RouteTable, log: Callable[[str], None] = lambda line: None) -> None:
+                 table: RouteTable, log: Callable[[str], None] = lambda line: None,
+                 delivery: Delivery | None = None) -> None:
         self.podman, self.ident, self.spec, self.revision = podman, ident, spec, revision
         self.table, self.log = table, log
+        self.delivery = delivery or Delivery()
         self.traffic = ServiceTraffic(table, ident.id, checked=spec.healthCheck is not None,
                                       log=log)
         self.serving: dict[str, Replica] = {}  # what the route table lists, by name
@@ -149,7 +152,7 @@ class Rollout:
             for i in indexes:
                 self.log(f"starting replica {i} of revision {self.revision}")
                 started.append(start_replica(self.podman, self.ident, self.spec,
-                                             self.revision, i))
+                                             self.revision, i, self.delivery))
             self._await_healthy(started)
             self._publish(started)
         except BaseException:

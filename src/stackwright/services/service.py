@@ -15,6 +15,7 @@ from stackwright.services.identity import Identity, identity
 from stackwright.services.replicas import Replica, list_replicas, preflight
 from stackwright.services.rollout import Rollout, remove_all
 from stackwright.services.routes import RouteTable, run_dir
+from stackwright.services.secretrefs import deliver, forget, tmpfs_root
 from stackwright.services.spec import ServiceSpec, config_hash, revision_of
 from stackwright.tools.podman import Podman, PodmanSettings
 
@@ -77,7 +78,7 @@ class LocalServiceDriver(Driver):
         if not seen:
             return None
         spec = ServiceSpec.model_validate(dict(recorded.inputs))
-        revision = revision_of(spec)
+        revision = str(recorded.outputs.get("revision") or revision_of(spec))
         rollout = Rollout(podman, ident, spec, revision, _table(ctx))
         healthy = [r for r in seen if r.revision == revision and rollout.healthy(r, 2)]
         inputs: dict[str, Any] = {"replicas": len(healthy)}
@@ -98,6 +99,7 @@ class LocalServiceDriver(Driver):
         ident = identity(ctx, recorded.address.name)
         podman = podman_for(ctx)
         remove_all(podman, _table(ctx), ident.id, list_replicas(podman, ident), ctx.log)
+        forget(ctx, ident)
 
     def _converge(self, ctx: DriverContext, ident: Identity, inputs: Mapping[str, Any],
                   history: list[Any]) -> Applied:
@@ -106,8 +108,12 @@ class LocalServiceDriver(Driver):
         podman = podman_for(ctx)
         preflight(podman, spec)
         seen = list_replicas(podman, ident)
-        rollout = Rollout(podman, ident, spec, revision, _table(ctx), ctx.log)
-        serving = rollout.run(seen)
+        delivery = deliver(ctx, ident, revision, spec.secrets)
+        rollout = Rollout(podman, ident, spec, revision, _table(ctx), ctx.log, delivery)
+        try:
+            serving = rollout.run(seen)
+        finally:
+            _forget_unused(ctx, podman, ident)
         if len(serving) < spec.replicas:
             raise PermanentError(f"only {len(serving)} of {spec.replicas} replicas serve")
         return Applied(id=ident.id, outputs={
@@ -120,6 +126,12 @@ def reconcile_service(ctx: DriverContext, name: str, inputs: Mapping[str, Any],
     """Bring service ``name`` to ``inputs`` now: what ``apply`` does, for a controller that
     repairs continuously (the decision itself is :func:`stackwright.services.rollout.reconcile`)."""
     return LocalServiceDriver()._converge(ctx, identity(ctx, name), inputs, list(history))
+
+
+def _forget_unused(ctx: DriverContext, podman: Podman, ident: Identity) -> None:
+    """Remove the secret files of revisions no container runs any more."""
+    if (tmpfs_root(ctx) / ident.id).is_dir():
+        forget(ctx, ident, keep=sorted({r.revision for r in list_replicas(podman, ident)}))
 
 
 def _table(ctx: DriverContext) -> RouteTable:

@@ -94,6 +94,45 @@ class Rollout(SpecModel):
         return self
 
 
+_REF = re.compile(r"^(?P<mount>[A-Za-z0-9_.-]+)/(?P<path>[A-Za-z0-9_./-]+?)(?:@(?P<version>\d+))?$")
+
+
+class SecretRef(SpecModel):
+    """One key of a secret in the secrets store, delivered as an env var or a file."""
+
+    ref: str = Field(description="mount/path[@version], e.g. ${{ Secret.db.ref }} or "
+                                 "secret/app/db (the latest version at deploy time).")
+    key: str = Field("value", min_length=1, description="Key within the secret.")
+    env: str | None = Field(None, description="Deliver as this environment variable "
+                                              "(visible to `podman inspect`).")
+    file: str | None = Field(None, description="Deliver as a read-only file at this absolute "
+                                               "path, from a tmpfs (never on disk).")
+    fileMode: str = Field("0400", pattern=r"^0?[0-7]{3}$",  # noqa: N815
+                          description="The file's permission bits.")
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        if _REF.match(value) is None:
+            raise ValueError(f"{value!r} is not mount/path[@version] (e.g. secret/app/db@2)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        if self.file is not None and not self.file.startswith("/"):
+            raise ValueError(f"file must be an absolute path in the container: {self.file!r}")
+        return self
+
+    def parts(self) -> tuple[str, str, int | None]:
+        """(mount, path, version or None for the latest)."""
+        match = _REF.match(self.ref)
+        assert match is not None
+        version = match.group("version")
+        return match.group("mount"), match.group("path"), int(version) if version else None
+
+
 class ServiceSpec(SpecModel):
     image: str = Field(min_length=1, description="Image ref, e.g. ${{ Image.app.image }}.")
     command: list[str] | None = Field(None, description="Overrides the image's command.")
@@ -110,6 +149,8 @@ class ServiceSpec(SpecModel):
     healthCheck: HealthCheckSpec | None = None
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "on-failure"
     rollout: Rollout = Field(default_factory=Rollout)
+    secrets: list[SecretRef] = Field(default_factory=list,
+                                     description="Keys of secrets given to every replica.")
 
     @field_validator("ports")
     @classmethod
@@ -140,6 +181,8 @@ def revision_of(spec: ServiceSpec) -> str:
     """A short hash of the fields that need new containers when they change."""
     full = spec.model_dump(mode="json")
     picked = {k: full[k] for k in REVISION_FIELDS}
+    if spec.secrets:  # only when used, so that revisions made before secrets stay the same
+        picked["secrets"] = full["secrets"]
     text = json.dumps(picked, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
