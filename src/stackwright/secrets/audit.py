@@ -5,6 +5,11 @@ so an edit, a removal or a reordering breaks the chain and :func:`verify_audit_f
 the first broken line. Strings in request and response data, tokens and accessors are
 replaced by ``hmac-sha256:<hex>`` with the store's audit HMAC key (``redacted`` while sealed,
 when the key is not in memory). A failed write fails the request.
+
+Durability: an entry recorded with ``durable=True`` is fsynced before ``record`` returns;
+the API records every response (and the request of every operation that changes something)
+that way, so no answer leaves the server before its audit trail is on disk. Concurrent
+requests share fsyncs (group commit): one fsync covers every line written before it.
 """
 
 from __future__ import annotations
@@ -26,9 +31,15 @@ GENESIS = "0" * 64
 
 
 class AuditSink(Protocol):
-    """Durable, append-only storage of audit lines."""
+    """Append-only storage of audit lines: ``write`` appends, ``sync`` makes durable."""
 
-    def append(self, line: str) -> None: ...
+    def write(self, line: str) -> int:
+        """Append one line; returns a ticket for ``sync``."""
+        ...
+
+    def sync(self, ticket: int) -> None:
+        """Return once every line up to ``ticket`` is durable."""
+        ...
 
     def tail(self) -> str | None:
         """The last line written, or None when empty."""
@@ -38,7 +49,7 @@ class AuditSink(Protocol):
 
 
 class FileAuditSink:
-    """JSON lines in a file created 0600; each line is flushed and fsynced."""
+    """JSON lines in a file created 0600; ``sync`` fsyncs, shared by concurrent callers."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -56,9 +67,12 @@ class FileAuditSink:
                 hint="one writer per audit file keeps the hash chain whole",
             ) from exc
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._written = 0
+        self._synced = 0
         self._closed = False
 
-    def append(self, line: str) -> None:
+    def write(self, line: str) -> int:
         data = (line + "\n").encode()
         with self._lock:
             try:
@@ -67,9 +81,26 @@ class FileAuditSink:
                 written = os.write(self._fd, data)
                 if written != len(data):
                     raise OSError(f"short write: {written} of {len(data)} bytes")
-                os.fsync(self._fd)
             except OSError as exc:
                 raise AuditWriteError(f"cannot write the audit file {self.path}: {exc}") from exc
+            self._written += 1
+            return self._written
+
+    def sync(self, ticket: int) -> None:
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return  # an fsync that started after our write already covered it
+            with self._lock:
+                target = self._written
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise AuditWriteError(f"cannot sync the audit file {self.path}: {exc}") from exc
+            self._synced = target
+
+    def append(self, line: str) -> None:
+        """Write one line and make it durable."""
+        self.sync(self.write(line))
 
     def tail(self) -> str | None:
         return _last_line(self.path)
@@ -124,15 +155,18 @@ class AuditLog:
         self._seq = int(loaded.get("seq", 0))
         self._hash = str(loaded.get("hash", GENESIS))
 
-    def record(self, entry: Mapping[str, Any]) -> str:
-        """Append one entry; returns its hash. Raises AuditWriteError on failure."""
+    def record(self, entry: Mapping[str, Any], *, durable: bool = True) -> str:
+        """Append one entry (fsynced unless ``durable`` is False); returns its hash. Raises
+        AuditWriteError on failure."""
         with self._lock:
             chained = {"seq": self._seq + 1, "time": rfc3339(now_us()), **entry}
             chained["prev_hash"] = self._hash
             chained["hash"] = entry_hash(chained)
-            self.sink.append(json.dumps(chained, sort_keys=True, separators=(",", ":")))
+            ticket = self.sink.write(json.dumps(chained, sort_keys=True, separators=(",", ":")))
             self._seq, self._hash = chained["seq"], chained["hash"]
-            return self._hash
+        if durable:
+            self.sink.sync(ticket)
+        return str(chained["hash"])
 
     @property
     def head(self) -> tuple[int, str]:

@@ -10,7 +10,8 @@
         ├── NotFoundError          404  no such secret, version, policy or route
         ├── NotInitializedError    400  the store has not been initialized
         ├── SealedError            503  the store is sealed
-        └── AuditWriteError        500  the audit log could not be written
+        ├── AuditWriteError        500  the audit log could not be written
+        └── BackendError           500  a backend (a database) failed; message scrubbed of secrets
 """
 
 from __future__ import annotations
@@ -65,5 +66,14 @@ class SealedError(VaultError):
 
 class AuditWriteError(VaultError):
     """The audit sink failed; the request must fail with it."""
+
+    status = 500
+
+
+class BackendError(VaultError):
+    """A secrets backend failed: a database refused a statement or cannot be reached.
+
+    Messages never carry generated or root passwords: they are scrubbed before this is raised.
+    """
 
     status = 500

@@ -76,3 +76,37 @@ tokens = sa.Table(
     sa.Column("expire_us", sa.BigInteger, nullable=False),
     sa.Column("record_ct", sa.LargeBinary, nullable=False),
 )
+
+db_configs = sa.Table(
+    "secrets_db_configs",
+    metadata,
+    sa.Column("mount", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("record_ct", sa.LargeBinary, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+db_roles = sa.Table(
+    "secrets_db_roles",
+    metadata,
+    sa.Column("mount", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("record_ct", sa.LargeBinary, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+leases = sa.Table(
+    "secrets_leases",
+    metadata,
+    sa.Column("lease_id", sa.String(512), primary_key=True),
+    sa.Column("issue_us", sa.BigInteger, nullable=False),
+    sa.Column("expire_us", sa.BigInteger, nullable=False, index=True),
+    sa.Column("max_expire_us", sa.BigInteger, nullable=False),
+    sa.Column("last_renewal_us", sa.BigInteger, nullable=True),
+    sa.Column("renewable", sa.Boolean, nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=True, index=True),
+    sa.Column("revoke_attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_us", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("record_ct", sa.LargeBinary, nullable=False),
+)

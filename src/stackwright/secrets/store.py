@@ -25,19 +25,34 @@ from typing import Any
 from stackwright.errors import SecretsError
 from stackwright.secrets.audit import AuditLog, FileAuditSink
 from stackwright.secrets.barrier import Barrier, SealStatus
+from stackwright.secrets.database import BACKEND, DatabaseEngine
 from stackwright.secrets.db import create_secrets_engine, migrate
+from stackwright.secrets.errors import SealedError
 from stackwright.secrets.kv2 import KvStore
+from stackwright.secrets.leases import LeaseManager
 from stackwright.secrets.policy import Acl
 from stackwright.secrets.policystore import PolicyStore
+from stackwright.secrets.postgres import PostgresPlugin
+from stackwright.secrets.sweeper import LeaseSweeper
 from stackwright.secrets.tokens import TokenEntry, TokenRequest, TokenStore
 
 
 @dataclass(frozen=True)
 class SecretsSettings:
+    """Where the store keeps its tables and audit log, and how it runs.
+
+    ``lease_sweep_interval`` is the longest the lease sweeper sleeps (it also wakes when the
+    next lease is due) and the first delay before retrying a failed revocation; 0 turns the
+    sweeper off. ``db_connect_timeout`` bounds each connection to a managed database.
+    """
+
     database_url: str
     audit_path: Path
     auto_unseal_key_file: Path | None = None
     mount: str = "secret"
+    database_mount: str = "database"
+    lease_sweep_interval: float = 5.0
+    db_connect_timeout: int = 5
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,20 @@ class SecretsStore:
         self.tokens = TokenStore(self.engine, self.barrier)
         self.policies = PolicyStore(self.engine, self.barrier)
         self.audit = audit
+        self.leases = LeaseManager(
+            self.engine, self.barrier, retry_base_s=max(settings.lease_sweep_interval, 0.1)
+        )
+        self.databases = DatabaseEngine(
+            self.engine,
+            self.barrier,
+            self.leases,
+            mount=settings.database_mount,
+            plugin=PostgresPlugin(settings.db_connect_timeout),
+        )
+        self.leases.register(BACKEND, self.databases)
+        self.tokens.on_revoke.append(self.leases.revoke_for_tokens)
+        self.sweeper = LeaseSweeper(self.sweep, settings.lease_sweep_interval)
+        self.leases.on_due = self.sweeper.poke
 
     @classmethod
     def open(cls, settings: SecretsSettings) -> SecretsStore:
@@ -109,10 +138,12 @@ class SecretsStore:
         except BaseException:
             store.close()
             raise
+        store.sweeper.start()
         return store
 
     def close(self) -> None:
-        """Seal, release the audit file and the database; safe to call twice."""
+        """Stop the sweeper, seal, release the audit file and the database; safe twice."""
+        self.sweeper.stop()
         self.seal()
         self.audit.close()
         self.engine.dispose()
@@ -132,7 +163,10 @@ class SecretsStore:
         return InitResult(tuple(keys), root.token, threshold)
 
     def unseal(self, key: str) -> SealStatus:
-        return self.barrier.submit(key)
+        status = self.barrier.submit(key)
+        if not status.sealed:
+            self.sweeper.poke()  # leases that expired while sealed are due now
+        return status
 
     def reset_unseal(self) -> SealStatus:
         return self.barrier.reset()
@@ -150,6 +184,19 @@ class SecretsStore:
             return True
         self.barrier.unseal_with(read_unseal_key_file(path), auto=True)
         return True
+
+    # -- expiration -----------------------------------------------------------------------
+    def sweep(self) -> float | None:
+        """One pass of the expiration manager: expired tokens, then due leases. Returns the
+        seconds until the next lease is due (None: none, or sealed)."""
+        if self.barrier.sealed:
+            return None
+        try:
+            self.tokens.purge_expired()
+            self.leases.revoke_due()
+            return self.leases.seconds_until_due()
+        except SealedError:
+            return None
 
     # -- auth -----------------------------------------------------------------------------
     def authenticate(self, token: str) -> Caller:

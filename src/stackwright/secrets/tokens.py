@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets as _random
 import string
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -76,9 +77,13 @@ class TokenRequest:
 
 
 class TokenStore:
+    """Issues and resolves tokens; ``on_revoke`` listeners get the hashes of revoked tokens
+    (the lease manager revokes the leases they created)."""
+
     def __init__(self, engine: Engine, barrier: Barrier) -> None:
         self._engine = engine
         self._barrier = barrier
+        self.on_revoke: list[Callable[[list[str]], None]] = []
 
     def _hash(self, value: str) -> str:
         return crypto.hmac_hex(self._barrier.keys().token_hmac_key, value)
@@ -177,6 +182,7 @@ class TokenStore:
         self._revoke_tree(entry.token_hash)
 
     def _revoke_tree(self, token_hash: str) -> None:
+        revoked = []
         with self._engine.begin() as conn:
             pending = [token_hash]
             while pending:
@@ -186,6 +192,9 @@ class TokenStore:
                 )
                 pending.extend(row.token_hash for row in children)
                 conn.execute(sa.delete(tokens).where(tokens.c.token_hash == current))
+                revoked.append(current)
+        for listener in self.on_revoke:
+            listener(revoked)
 
     def by_accessor(self, accessor: str) -> TokenEntry:
         entry = self._load(tokens.c.accessor_hash == self._hash("accessor:" + accessor))

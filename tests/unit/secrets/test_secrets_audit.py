@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,23 @@ def test_hmac_values_hides_strings_keeps_structure() -> None:
     assert hidden["password"].startswith("hmac-sha256:") and "hunter2" not in json.dumps(hidden)
     assert hidden["n"] == 3 and hidden["ok"] is True and hidden["l"][0].startswith("hmac")
     assert hmac_values({"k": "v"}, None) == {"k": "redacted"}
+
+
+def test_one_fsync_covers_every_line_written_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    sink = FileAuditSink(tmp_path / "audit.jsonl")
+    log = AuditLog(sink)
+    log.record({"type": "request"}, durable=False)
+    assert fsyncs == []
+    first, second = sink.write('{"a":1}'), sink.write('{"b":2}')
+    sink.sync(second)
+    sink.sync(first)  # already covered by the fsync for `second`
+    assert len(fsyncs) == 1
+    log.record({"type": "response"})
+    assert len(fsyncs) == 2
+    log.close()
+    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 4

@@ -19,7 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from stackwright.secrets.api.database_routes import database_routes
 from stackwright.secrets.api.kv_routes import kv_routes
+from stackwright.secrets.api.lease_routes import lease_routes
 from stackwright.secrets.api.sys_routes import sys_routes
 from stackwright.secrets.api.token_routes import token_routes
 from stackwright.secrets.api.types import ApiRequest, ApiResponse, Route
@@ -51,7 +53,14 @@ _OPERATIONS = {
 def create_vault_app(store: SecretsStore) -> FastAPI:
     """A FastAPI app serving ``store`` under ``/v1/``, as Vault's HTTP API does."""
     app = FastAPI(title="Stackwright secrets (Vault-compatible)", docs_url=None, redoc_url=None)
-    routes = sys_routes() + token_routes() + kv_routes(store.settings.mount)
+    settings = store.settings
+    routes = [
+        *sys_routes(),
+        *lease_routes(),
+        *token_routes(),
+        *kv_routes(settings.mount),
+        *database_routes(settings.database_mount),
+    ]
 
     @app.api_route("/v1/{path:path}", methods=METHODS)
     async def vault(path: str, request: Request) -> Response:
@@ -130,12 +139,17 @@ def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiR
 
 
 def _find(routes: list[Route], req: ApiRequest) -> tuple[Route, re.Match[str]]:
+    """The first route whose pattern matches and that handles the operation (one path may
+    have several routes, e.g. a sudo-only LIST next to an ordinary update)."""
+    matched = False
     for route in routes:
         match = route.pattern.fullmatch(req.path)
         if match is not None:
-            if route.handler(req.operation) is None:
-                raise _MethodNotAllowed()
-            return route, match
+            matched = True
+            if route.handler(req.operation) is not None:
+                return route, match
+    if matched:
+        raise _MethodNotAllowed()
     raise NotFoundError(f"no handler for route {req.path!r}")
 
 
@@ -210,11 +224,16 @@ def _audit(
             "data": hmac_values(response.data if response.raw is None else response.raw, key),
             "auth": hmac_values(response.auth, key) if response.auth else None,
         }
+        if response.lease is not None:
+            entry["response"]["secret"] = {"lease_id": response.lease.lease_id}
         if response.errors:
             entry["error"] = "; ".join(response.errors)
     if error is not None:
         entry["error"] = str(error)
-    store.audit.record(entry)
+    # A read's request line is made durable by the fsync of its response line, before any
+    # answer is sent; a request that may change something is on disk before it runs.
+    durable = response is not None or req.operation not in ("read", "list")
+    store.audit.record(entry, durable=durable)
 
 
 def _audit_auth(caller: Caller | None, key: bytes | None) -> dict[str, Any] | None:
@@ -234,14 +253,15 @@ def _render(response: ApiResponse, request_id: str) -> Response:
         return Response(status_code=204)
     if response.raw is not None:
         return JSONResponse(response.raw, status_code=response.status)
-    if response.data is None and response.auth is None:
+    lease = response.lease
+    if response.data is None and response.auth is None and lease is None:
         return JSONResponse({"errors": list(response.errors)}, status_code=response.status)
     return JSONResponse(
         {
             "request_id": request_id,
-            "lease_id": "",
-            "renewable": False,
-            "lease_duration": 0,
+            "lease_id": lease.lease_id if lease else "",
+            "renewable": lease.renewable if lease else False,
+            "lease_duration": lease.lease_duration if lease else 0,
             "data": response.data,
             "wrap_info": None,
             "warnings": list(response.warnings) or None,

@@ -43,6 +43,15 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 @dataclass(frozen=True)
+class LeaseInfo:
+    """The lease fields of Vault's response envelope."""
+
+    lease_id: str
+    lease_duration: int
+    renewable: bool
+
+
+@dataclass(frozen=True)
 class ApiResponse:
     """``raw`` bodies are sent as they are (sys/health...); others go in Vault's envelope."""
 
@@ -52,6 +61,7 @@ class ApiResponse:
     raw: Mapping[str, Any] | None = None
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    lease: LeaseInfo | None = None
 
 
 NO_CONTENT = ApiResponse(status=204)

@@ -1,0 +1,361 @@
+"""Secrets API speed: KV v2 writes and reads through hvac, against the HTTP stack's floor.
+
+Two servers run side by side, each in its own subprocess on a free port, with the same uvicorn
+configuration as the daemon (h11, one worker, no access log):
+
+- **vault**: Stackwright's Vault-compatible app over a SQLite state file and an audit file in
+  a scratch directory, initialized fresh and unsealed; every request is authenticated,
+  checked against the ACL, audited twice (request and response, each line fsynced) and served
+  from the encrypted store;
+- **floor**: the same stack (uvicorn + FastAPI) answering one constant KV-read-shaped JSON body
+  on one catch-all route: what no secrets server on this stack can beat.
+
+The same client code drives both: N threads, each with its own ``hvac.Client``, calling
+``kv.v2.create_or_update_secret`` (write) or ``kv.v2.read_secret_version`` (read). Cells run
+interleaved (floor, then vault, for each concurrency and operation) so both see the same
+machine load. Targets: vault throughput at least half the floor's for reads and a quarter
+for writes, at 1 and at 16 clients.
+
+    .venv/bin/python benchmarks/secrets_api.py                  # 2,000 operations per cell
+    .venv/bin/python benchmarks/secrets_api.py --ops 100        # smoke test
+
+It needs the project's virtualenv (hvac, uvicorn, stackwright). A readable table goes to
+stdout, progress to stderr, and the last line of stdout is one JSON object (``emit_result``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named like the standard library's ``secrets``, which the code under test
+# imports: keep its directory out of the front of the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+from _harness import (  # noqa: E402
+    emit_result,
+    format_table,
+    free_port,
+    log,
+    machine,
+    ratio,
+    scratch_dir,
+)
+from fastapi import FastAPI, Request, Response  # noqa: E402
+
+CLIENTS = (1, 16)
+OPS = ("write", "read")
+TARGETS = {"write": 0.25, "read": 0.5}
+KEYS_PER_CLIENT = 10
+VALUE = "x" * 64
+WARMUP = 5
+FLOOR_BODY = {
+    "request_id": "00000000-0000-0000-0000-000000000000",
+    "lease_id": "",
+    "renewable": False,
+    "lease_duration": 0,
+    "data": {
+        "data": {"value": VALUE},
+        "metadata": {
+            "created_time": "2026-01-01T00:00:00.000000Z",
+            "custom_metadata": None,
+            "deletion_time": "",
+            "destroyed": False,
+            "version": 1,
+        },
+    },
+    "wrap_info": None,
+    "warnings": None,
+    "auth": None,
+    "mount_type": "",
+}
+
+
+# -- the servers (run in subprocesses) -------------------------------------------------------
+def floor_app() -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None)
+    body = json.dumps(FLOOR_BODY).encode()
+    methods = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "LIST"]
+
+    @app.api_route("/v1/{path:path}", methods=methods)
+    async def constant(path: str, request: Request) -> Response:
+        await request.body()
+        return Response(body, media_type="application/json")
+
+    return app
+
+
+def vault_app(work: Path) -> tuple[Any, Callable[[], None]]:
+    from stackwright.secrets.api import create_vault_app
+    from stackwright.secrets.store import SecretsSettings, SecretsStore
+
+    settings = SecretsSettings(
+        database_url=f"sqlite:///{work / 'state.db'}", audit_path=work / "audit.jsonl"
+    )
+    store = SecretsStore.open(settings)
+    return create_vault_app(store), store.close
+
+
+def serve(kind: str, port: int, work: Path) -> int:
+    """Serve until SIGTERM with the daemon's uvicorn settings."""
+    import uvicorn
+
+    app, close = vault_app(work) if kind == "vault" else (floor_app(), lambda: None)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http="h11", lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    try:
+        server.run()
+    finally:
+        close()
+    return 0
+
+
+@dataclass
+class Server:
+    kind: str
+    url: str
+    process: subprocess.Popen[bytes]
+    token: str = ""
+
+
+def start_server(kind: str, work: Path) -> Server:
+    port = free_port()
+    workdir = work / kind
+    workdir.mkdir()
+    argv = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--dir", str(workdir)]
+    with (workdir / "server.log").open("wb") as stderr:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+    server = Server(kind, f"http://127.0.0.1:{port}", process)
+    _wait_listening(server, workdir / "server.log")
+    if kind == "vault":
+        server.token = _init_and_unseal(server.url)
+    return server
+
+
+def _wait_listening(server: Server, log_file: Path) -> None:
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            sys.exit(f"the {server.kind} server exited:\n{log_file.read_text()[-2000:]}")
+        try:
+            requests.get(f"{server.url}/v1/sys/health", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    sys.exit(f"the {server.kind} server did not start")
+
+
+def _init_and_unseal(url: str) -> str:
+    import hvac
+
+    client = hvac.Client(url=url, timeout=30)
+    result = client.sys.initialize(1, 1)
+    client.sys.submit_unseal_keys(result["keys"])
+    return str(result["root_token"])
+
+
+def stop_server(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+# -- the client -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    server: str
+    op: str
+    clients: int
+    ops: int
+    errors: int
+    seconds: float
+    ops_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _operation(client: Any, op: str, worker: int) -> Callable[[int], None]:
+    kv = client.secrets.kv.v2
+
+    def call(i: int) -> None:
+        path = f"bench/{worker}/k{i % KEYS_PER_CLIENT}"
+        if op == "write":
+            kv.create_or_update_secret(path=path, secret={"value": VALUE})
+        else:
+            kv.read_secret_version(path=path, raise_on_deleted_version=True)
+
+    return call
+
+
+def run_cell(server: Server, op: str, clients: int, ops: int) -> Cell:
+    import hvac
+
+    per_client = max(1, ops // clients)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    started: list[float] = []
+    gate = threading.Barrier(clients, action=lambda: started.append(time.perf_counter()))
+
+    def worker(index: int) -> None:
+        client = hvac.Client(url=server.url, token=server.token, timeout=60)
+        call = _operation(client, op, index)
+        try:
+            for i in range(WARMUP):
+                call(i)
+        finally:
+            gate.wait(timeout=300)  # a worker that failed to warm up must not hang the others
+        for i in range(per_client):
+            begin = time.perf_counter()
+            try:
+                call(i)
+            except Exception:  # counted; the cell reports it instead of dying
+                errors[index] += 1
+            latencies[index].append(time.perf_counter() - begin)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started[0]
+    flat = sorted(v for per in latencies for v in per)
+    return Cell(
+        server=server.kind,
+        op=op,
+        clients=clients,
+        ops=len(flat),
+        errors=sum(errors),
+        seconds=round(elapsed, 3),
+        ops_per_s=round(len(flat) / elapsed, 1),
+        p50_ms=round(percentile(flat, 0.50) * 1000, 3),
+        p99_ms=round(percentile(flat, 0.99) * 1000, 3),
+    )
+
+
+def populate(server: Server) -> None:
+    """Every key the read cells will read exists (on the floor this is only a warm-up)."""
+    run_cell(server, "write", max(CLIENTS), max(CLIENTS) * KEYS_PER_CLIENT)
+
+
+# -- the comparison ---------------------------------------------------------------------------
+def compare(cells: list[Cell]) -> list[dict[str, Any]]:
+    by_key = {(c.server, c.op, c.clients): c for c in cells}
+    rows = []
+    for clients in CLIENTS:
+        for op in OPS:
+            vault, floor = by_key[("vault", op, clients)], by_key[("floor", op, clients)]
+            rows.append({
+                "op": op,
+                "clients": clients,
+                "throughput_ratio": ratio(vault.ops_per_s, floor.ops_per_s),
+                "p50_ratio": ratio(vault.p50_ms, floor.p50_ms),
+                "p99_ratio": ratio(vault.p99_ms, floor.p99_ms),
+                "target": TARGETS[op],
+            })
+    return rows
+
+
+def unmet_targets(cells: list[Cell], ratios: list[dict[str, Any]]) -> list[str]:
+    unmet = [f"{c.server} {c.op} x{c.clients}: {c.errors} failed requests"
+             for c in cells if c.errors]
+    for row in ratios:
+        value = row["throughput_ratio"]
+        if value is None or value < row["target"]:
+            unmet.append(f"{row['op']} x{row['clients']}: vault/floor throughput {value} "
+                         f"< {row['target']}")
+    return unmet
+
+
+def print_tables(cells: list[Cell], ratios: list[dict[str, Any]]) -> None:
+    headers = ["server", "op", "clients", "ops", "errors", "s", "ops/s", "p50 ms", "p99 ms"]
+    print(format_table(headers, [[c.server, c.op, c.clients, c.ops, c.errors, c.seconds,
+                                  c.ops_per_s, c.p50_ms, c.p99_ms] for c in cells]))
+    print()
+    headers = ["op", "clients", "throughput vault/floor", "target", "p50 ratio", "p99 ratio"]
+    print(format_table(headers, [[r["op"], r["clients"], r["throughput_ratio"], r["target"],
+                                  r["p50_ratio"], r["p99_ratio"]] for r in ratios]))
+
+
+def measure(args: argparse.Namespace) -> int:
+    cells: list[Cell] = []
+    with scratch_dir("sw-bench-secrets-", keep=args.keep) as work:
+        servers = {kind: start_server(kind, work) for kind in ("floor", "vault")}
+        try:
+            for server in servers.values():
+                populate(server)
+            for clients in CLIENTS:
+                for op in OPS:
+                    for kind in ("floor", "vault"):
+                        log(f"{kind} {op} x{clients}: {args.ops} operations")
+                        cells.append(run_cell(servers[kind], op, clients, args.ops))
+        finally:
+            for server in servers.values():
+                stop_server(server)
+    ratios = compare(cells)
+    unmet = unmet_targets(cells, ratios)
+    print_tables(cells, ratios)
+    for reason in unmet:
+        print(f"unmet: {reason}")
+    emit_result({
+        "benchmark": "secrets",
+        "rows": [asdict(c) for c in cells],
+        "ratios": ratios,
+        "targets": {"throughput_ratio_min": TARGETS, "clients": list(CLIENTS)},
+        "met": not unmet,
+        "unmet": unmet,
+        "ops_per_cell": args.ops,
+        "machine": machine(),
+    })
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", type=int, default=2000, help="operations per cell")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--serve", choices=("vault", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.ops < max(CLIENTS):
+        parser.error(f"--ops must be at least {max(CLIENTS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve:
+        return serve(args.serve, args.port, args.dir)
+    return measure(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
