@@ -28,7 +28,7 @@ def with_new_ref(inputs: Mapping[str, Any], old_prefix: str, new_ref: str
     changed = False
     out = []
     for item in refs:
-        ref = str(item.get("ref", ""))
+        ref = str(item.get("ref") or "")
         if ref.startswith(old_prefix + "@") and ref != new_ref:
             item = {**item, "ref": new_ref}
             changed = True

@@ -54,16 +54,7 @@ def deliver(ctx: DriverContext, ident: Identity, revision: str,
     """Read every referenced key and lay out the files of ``revision``."""
     if not refs:
         return Delivery()
-    from stackwright.secure.vault import client_for
-
-    try:
-        client = client_for(ctx.project_dir, ctx.environment, ctx.settings)
-    except SecretsError as exc:
-        raise PermanentError(f"the service uses secrets: {exc.message}", hint=exc.hint) from exc
-    try:
-        values = [_read(client, ref) for ref in refs]
-    finally:
-        client.close()
+    values = _values(ctx, refs)
     directory = revision_dir(ctx, ident, revision)
     env: dict[str, str] = {}
     mounts: list[VolumeMount] = []
@@ -75,6 +66,22 @@ def deliver(ctx: DriverContext, ident: Identity, revision: str,
             mounts.append(VolumeMount(str(_write(directory, i, value, ref.fileMode)),
                                       ref.file, read_only=True))
     return Delivery(env, tuple(mounts))
+
+
+def _values(ctx: DriverContext, refs: Sequence[SecretRef]) -> list[str]:
+    """Each entry's value: given inline, or read from the store (one client for all)."""
+    if all(r.value is not None for r in refs):
+        return [str(r.value) for r in refs]
+    from stackwright.secure.vault import client_for
+
+    try:
+        client = client_for(ctx.project_dir, ctx.environment, ctx.settings)
+    except SecretsError as exc:
+        raise PermanentError(f"the service uses secrets: {exc.message}", hint=exc.hint) from exc
+    try:
+        return [r.value if r.value is not None else _read(client, r) for r in refs]
+    finally:
+        client.close()
 
 
 def _read(client: VaultClient, ref: SecretRef) -> str:

@@ -100,8 +100,11 @@ _REF = re.compile(r"^(?P<mount>[A-Za-z0-9_.-]+)/(?P<path>[A-Za-z0-9_./-]+?)(?:@(
 class SecretRef(SpecModel):
     """One key of a secret in the secrets store, delivered as an env var or a file."""
 
-    ref: str = Field(description="mount/path[@version], e.g. ${{ Secret.db.ref }} or "
-                                 "secret/app/db (the latest version at deploy time).")
+    ref: str | None = Field(None, description="mount/path[@version], e.g. "
+                            "${{ Secret.db.ref }} or secret/app/db (the latest version at "
+                            "deploy time).")
+    value: str | None = Field(None, description="Instead of ref: a value, typically a "
+                              "sensitive output such as ${{ Database.db.internalUrl }}.")
     key: str = Field("value", min_length=1, description="Key within the secret.")
     env: str | None = Field(None, description="Deliver as this environment variable "
                                               "(visible to `podman inspect`).")
@@ -112,8 +115,8 @@ class SecretRef(SpecModel):
 
     @field_validator("ref")
     @classmethod
-    def _ref(cls, value: str) -> str:
-        if _REF.match(value) is None:
+    def _ref(cls, value: str | None) -> str | None:
+        if value is not None and _REF.match(value) is None:
             raise ValueError(f"{value!r} is not mount/path[@version] (e.g. secret/app/db@2)")
         return value
 
@@ -121,14 +124,16 @@ class SecretRef(SpecModel):
     def _one_target(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env or file")
+        if (self.ref is None) == (self.value is None):
+            raise ValueError("give exactly one of ref or value")
         if self.file is not None and not self.file.startswith("/"):
             raise ValueError(f"file must be an absolute path in the container: {self.file!r}")
         return self
 
     def parts(self) -> tuple[str, str, int | None]:
         """(mount, path, version or None for the latest)."""
-        match = _REF.match(self.ref)
-        assert match is not None
+        match = _REF.match(self.ref or "")
+        assert match is not None, "parts() of a value, not a ref"
         version = match.group("version")
         return match.group("mount"), match.group("path"), int(version) if version else None
 

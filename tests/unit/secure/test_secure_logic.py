@@ -79,6 +79,11 @@ def test_secret_refs_parse_and_need_one_target() -> None:
         SecretRef(ref="secret/app/db", file="run/x")
     with pytest.raises(ValidationError, match="mount/path"):
         SecretRef(ref="no-path", env="A")
+    with pytest.raises(ValidationError, match="exactly one of ref or value"):
+        SecretRef(ref="secret/a", value="x", env="A")
+    with pytest.raises(ValidationError, match="exactly one of ref or value"):
+        SecretRef(env="A")
+    assert SecretRef(value="postgresql://u:p@db/app", file="/run/secrets/db").ref is None
 
 
 def test_secrets_change_the_revision_only_when_used() -> None:
