@@ -8,13 +8,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
-from stackwright.core.model import Address, Applied, Observed, Recorded
+from stackwright.core.kinds import DriverContext, Kind, SpecModel
+from stackwright.core.model import Address
 from stackwright.core.spec.refs import has_expression
 from stackwright.errors import PermanentError, SpecError
+from stackwright.images.tagging import TaggedImageDriver
 from stackwright.local import labels_for, podman_for
-from stackwright.tools._proc import NotFoundError
-from stackwright.tools.images import app_image, content_hash
+from stackwright.tools.images import BuiltImage, app_image, content_hash
 
 
 class ImageSpec(SpecModel):
@@ -37,10 +37,15 @@ class ImageKind(Kind):
       buildArgs: {BASE: "${{ BaseImage.python.image }}"}
     ```
 
-    The tag is a hash of every file in the context (``.containerignore`` respected), the
-    Containerfile and the build arguments: an unchanged image is never rebuilt, and editing a
-    file in the context plans an update (the plan shows ``$sources`` changing). Outputs:
-    ``image`` (the ref), ``digest``.
+    The image is ``localhost/<project>/<name>:<env>-<hash>``, the hash covering every file
+    in the context (``.containerignore`` respected), the Containerfile and the build
+    arguments (one naming a local image counts by that image's ID): an unchanged image is
+    never rebuilt, and editing a file in the context plans an update (the plan shows
+    ``$sources`` changing). Each environment has its own tag; one whose inputs match an
+    image another environment built tags that image instead of building it again. An update
+    untags the build it replaces (kept, and logged, while a container still runs from it);
+    destroy untags this environment's builds. Builds are labelled with the project,
+    environment and resource. Outputs: ``image`` (the ref), ``digest``.
     """
 
     name: ClassVar[str] = "Image"
@@ -64,12 +69,13 @@ class ImageKind(Kind):
         return content_hash(root, containerfile)
 
 
-class PodmanImageDriver(Driver):
-    def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
-        ref = str(recorded.outputs.get("image") or recorded.id or "")
-        return Observed() if ref and podman_for(ctx).image_exists(ref) else None
+class PodmanImageDriver(TaggedImageDriver):
+    default_address = Address("Image", "image")
 
-    def create(self, ctx: DriverContext, inputs: Mapping[str, Any]) -> Applied:
+    def repo(self, ctx: DriverContext, address: Address) -> str:
+        return f"localhost/{ctx.project or 'project'}/{address.name}"
+
+    def build(self, ctx: DriverContext, inputs: Mapping[str, Any], repo: str) -> BuiltImage:
         spec = ImageSpec.model_validate(dict(inputs))
         context = ctx.resolve_path(spec.context)
         containerfile = context / spec.containerfile
@@ -79,24 +85,10 @@ class PodmanImageDriver(Driver):
         if not containerfile.is_file():
             raise PermanentError(f"no Containerfile at {containerfile}",
                                  hint="add it, or set spec.containerfile")
-        address = ctx.address or Address("Image", "image")
-        repo = f"localhost/{ctx.project or 'project'}/{address.name}"
-        built = app_image(podman_for(ctx), repo, context, containerfile=containerfile,
-                          build_args=spec.buildArgs, labels=labels_for(ctx, address),
-                          on_line=ctx.log)
-        ctx.log(f"{'built' if built.built else 'reused'} {built.ref}")
-        return Applied(id=built.ref, outputs={"image": built.ref, "digest": built.digest})
-
-    def update(self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]
-               ) -> Applied:
-        return self.create(ctx, inputs)
-
-    def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
-        ref = str(recorded.outputs.get("image") or recorded.id or "")
-        try:
-            podman_for(ctx).image_remove(ref)
-        except NotFoundError:
-            return
+        labels = labels_for(ctx, ctx.address or self.default_address)
+        return app_image(podman_for(ctx), repo, context, containerfile=containerfile,
+                         build_args=spec.buildArgs, labels=labels, on_line=ctx.log,
+                         env=ctx.environment)
 
 
 IMAGE_KIND = ImageKind()

@@ -8,11 +8,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
-from stackwright.core.model import Address, Applied, Observed, Recorded
+from stackwright.core.kinds import DriverContext, Kind, SpecModel
+from stackwright.core.model import Address
 from stackwright.errors import PermanentError
-from stackwright.local import podman_for
-from stackwright.tools._proc import NotFoundError
+from stackwright.images.tagging import TaggedImageDriver
+from stackwright.local import labels_for, podman_for
 from stackwright.tools.images import (
     BuiltImage,
     DebootstrapRecipe,
@@ -62,8 +62,12 @@ class BaseImageKind(Kind):
         cmd: [python3]
     ```
 
-    The image is tagged by a hash of its recipe (and the builder's version), so an unchanged
-    recipe is never built again, and a changed one builds a new tag. Debian images take
+    The image is ``localhost/stackwright/<project>-<name>:<env>-<hash>``, the hash covering
+    its recipe (and the builder's version), so an unchanged recipe is never built again (an
+    environment whose recipe matches another's tags that image), and a changed one builds a
+    new tag and untags the old one. Builds carry the project, environment and resource
+    labels (``podman images --filter label=dev.stackwright.project=<project>``), and
+    destroy untags this environment's builds. Debian images take
     about a minute the first time (debootstrap from the Debian mirror, set with
     ``settings.images.mirror``); rootfs tarballs are cached in ``settings.images.cacheDir``
     (default ``/var/tmp/stackwright-image-cache``). Outputs: ``image`` (the ref, for
@@ -76,48 +80,36 @@ class BaseImageKind(Kind):
     drivers = {"local": lambda: PodmanBaseImageDriver()}
 
 
-class PodmanBaseImageDriver(Driver):
-    def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
-        ref = str(recorded.outputs.get("image") or recorded.id or "")
-        return Observed() if ref and podman_for(ctx).image_exists(ref) else None
+class PodmanBaseImageDriver(TaggedImageDriver):
+    default_address = Address("BaseImage", "base")
 
-    def create(self, ctx: DriverContext, inputs: Mapping[str, Any]) -> Applied:
+    def repo(self, ctx: DriverContext, address: Address) -> str:
+        return f"localhost/stackwright/{ctx.project or 'project'}-{address.name}"
+
+    def build(self, ctx: DriverContext, inputs: Mapping[str, Any], repo: str) -> BuiltImage:
         spec = BaseImageSpec.model_validate(dict(inputs))
-        built = _build(ctx, spec)
-        ctx.log(f"{'built' if built.built else 'reused'} {built.ref}")
-        return Applied(id=built.ref, outputs={"image": built.ref, "digest": built.digest})
+        podman = podman_for(ctx)
+        conf: dict[str, Any] = dict(ctx.settings.get("images") or {})
+        cache = Path(str(conf.get("cacheDir", "/var/tmp/stackwright-image-cache")))
+        labels = labels_for(ctx, ctx.address or self.default_address)
+        if spec.busybox is not None:
+            binary = Path(spec.busybox.binary)
+            if not binary.is_file():
+                raise PermanentError(f"no busybox binary at {binary}",
+                                     hint="apt-get install busybox-static")
+            return busybox_rootfs_image(podman, repo, busybox=binary, cache_dir=cache,
+                                        labels=labels, env=ctx.environment)
+        assert spec.debian is not None
+        settings = DebootstrapSettings(
+            mirror=str(conf.get("mirror", DebootstrapSettings.mirror)), cache_dir=cache)
+        return debootstrap_image(podman, _recipe(spec.debian), repo, settings=settings,
+                                 on_line=ctx.log, labels=labels, env=ctx.environment)
 
-    def update(self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]
-               ) -> Applied:
-        return self.create(ctx, inputs)
 
-    def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
-        ref = str(recorded.outputs.get("image") or recorded.id or "")
-        try:
-            podman_for(ctx).image_remove(ref)
-        except NotFoundError:
-            return
-
-
-def _build(ctx: DriverContext, spec: BaseImageSpec) -> BuiltImage:
-    podman = podman_for(ctx)
-    conf: dict[str, Any] = dict(ctx.settings.get("images") or {})
-    cache = Path(str(conf.get("cacheDir", "/var/tmp/stackwright-image-cache")))
-    address = ctx.address or Address("BaseImage", "base")
-    repo = f"localhost/stackwright/{ctx.project or 'project'}-{address.name}"
-    if spec.busybox is not None:
-        binary = Path(spec.busybox.binary)
-        if not binary.is_file():
-            raise PermanentError(f"no busybox binary at {binary}",
-                                 hint="apt-get install busybox-static")
-        return busybox_rootfs_image(podman, repo, busybox=binary, cache_dir=cache)
-    assert spec.debian is not None
-    recipe = DebootstrapRecipe(release=spec.debian.release, packages=tuple(spec.debian.packages),
-                               files=dict(spec.debian.files),
-                               commands=tuple(spec.debian.commands), cmd=tuple(spec.debian.cmd))
-    settings = DebootstrapSettings(mirror=str(conf.get("mirror", DebootstrapSettings.mirror)),
-                                   cache_dir=cache)
-    return debootstrap_image(podman, recipe, repo, settings=settings, on_line=ctx.log)
+def _recipe(debian: DebianRecipe) -> DebootstrapRecipe:
+    return DebootstrapRecipe(release=debian.release, packages=tuple(debian.packages),
+                             files=dict(debian.files), commands=tuple(debian.commands),
+                             cmd=tuple(debian.cmd))
 
 
 BASE_IMAGE_KIND = BaseImageKind()

@@ -3,12 +3,18 @@
 Every image is tagged by a hash of its inputs (recipe, tool version, files), so an unchanged
 recipe is never rebuilt: ``podman image exists`` is asked first, and built rootfs tarballs
 are kept in a cache directory for a machine whose images were removed.
+
+A tag may carry an environment (``repo:<env>-<hash>``) so that environments never share a
+tag: an image built for one environment is given to another with ``podman tag`` (same
+inputs, found by the ``dev.stackwright.inputs`` label), not built again, and removing one
+environment's tag leaves the other's image in place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -27,19 +33,75 @@ _BUSYBOX_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "var", "ww
 _PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _GROUP = "root:x:0:\nnogroup:x:65534:\n"
+INPUTS_LABEL = "dev.stackwright.inputs"
+_IMAGE_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?::[0-9]+)?/[A-Za-z0-9._/:@-]+")
 
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """An image ref tagged by the hash of its inputs; ``built`` is False when it was reused."""
+    """An image ref tagged by the hash of its inputs; ``built`` is False when it was reused,
+    and ``tagged_from`` names the image with the same inputs it was tagged from, if any."""
 
     ref: str
     digest: str
     built: bool
+    tagged_from: str = ""
 
 
-def _tag(repo: str, digest: str) -> str:
-    return f"{repo}:{digest[:16]}"
+def _tag_prefix(repo: str, env: str) -> str:
+    part = re.sub(r"[^A-Za-z0-9_.-]", "-", env).lstrip(".-")
+    return f"{repo}:{part}-" if part else f"{repo}:"
+
+
+def image_tag(repo: str, digest: str, env: str = "") -> str:
+    """``repo:<env>-<hash>`` (``repo:<hash>`` without an environment)."""
+    return _tag_prefix(repo, env) + digest[:16]
+
+
+def _reuse(podman: Podman, repo: str, digest: str, ref: str) -> BuiltImage | None:
+    """``ref`` if it exists, else ``ref`` tagged onto an image of ``repo`` with the same inputs."""
+    if podman.image_exists(ref):
+        return BuiltImage(ref, digest, built=False)
+    source = same_inputs(podman, repo, digest)
+    if source is None:
+        return None
+    done = podman.probe(["tag", source, ref])
+    if done.returncode != 0:  # removed meanwhile (another environment's destroy): build
+        return None
+    return BuiltImage(ref, digest, built=False, tagged_from=source)
+
+
+def _names(podman: Podman, args: Sequence[str]) -> list[str]:
+    done = podman.probe(["images", "--format", "json", *args])
+    if done.returncode != 0:
+        return []
+    return [n for image in json.loads(done.stdout or "[]") for n in image.get("Names") or []]
+
+
+def same_inputs(podman: Podman, repo: str, digest: str) -> str | None:
+    """A tag of ``repo`` on an image built from the inputs ``digest`` (by its label)."""
+    names = _names(podman, ["--filter", f"label={INPUTS_LABEL}={digest}"])
+    ours = sorted(n for n in names
+                  if n.rpartition(":")[0] == repo and n.endswith(digest[:16]))
+    return ours[0] if ours else None
+
+
+def env_tags(podman: Podman, repo: str, env: str) -> list[str]:
+    """Every ``repo:<env>-<hash>`` tag on this machine: the builds of one environment."""
+    own = re.compile(re.escape(_tag_prefix(repo, env)) + "[0-9a-f]{16}")
+    names = _names(podman, ["--filter", f"reference={repo}"])
+    return sorted({n for n in names if own.fullmatch(n)})
+
+
+def untag(podman: Podman, ref: str) -> str | None:
+    """Remove the tag ``ref`` (the image goes with its last tag; never forced). Returns why
+    podman refused (an image a container still uses), or None when the tag is gone."""
+    if not ref:
+        return None
+    done = podman.probe(["image", "rm", ref])
+    if done.returncode == 0 or not podman.image_exists(ref):
+        return None
+    return tail(done.stderr, 3).strip() or f"podman image rm exited {done.returncode}"
 
 
 # App images
@@ -105,17 +167,32 @@ def content_hash(
 def app_image(
     podman: Podman, repo: str, context: Path, *, containerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
-    on_line: LineSink | None = None,
+    on_line: LineSink | None = None, env: str = "",
 ) -> BuiltImage:
-    """Build ``context`` as ``repo:<hash>`` unless an image with that tag exists."""
-    digest = content_hash(context, containerfile, build_args)
-    ref = _tag(repo, digest)
-    if podman.image_exists(ref):
-        return BuiltImage(ref, digest, built=False)
+    """Build ``context`` as ``repo:[<env>-]<hash>`` unless an image with those inputs exists.
+
+    A build argument naming a local image counts by that image's ID, not its name: an app
+    built FROM another environment's tag of the same base has the same inputs.
+    """
+    digest = content_hash(context, containerfile, build_identity(podman, build_args or {}))
+    ref = image_tag(repo, digest, env)
+    reused = _reuse(podman, repo, digest, ref)
+    if reused is not None:
+        return reused
     podman.image_build(context, ref, containerfile=containerfile, build_args=build_args,
-                       labels={**(labels or {}), "dev.stackwright.inputs": digest},
-                       on_line=on_line)
+                       labels={**(labels or {}), INPUTS_LABEL: digest}, on_line=on_line)
     return BuiltImage(ref, digest, built=True)
+
+
+def build_identity(podman: Podman, build_args: Mapping[str, str]) -> dict[str, str]:
+    """Build arguments with each value that names a local image replaced by its image ID."""
+    identity = dict(build_args)
+    for key, value in build_args.items():
+        if _IMAGE_LIKE.fullmatch(value):
+            done = podman.probe(["image", "inspect", "--format", "{{.Id}}", value])
+            if done.returncode == 0 and done.stdout.strip():
+                identity[key] = f"image@{done.stdout.strip()}"
+    return identity
 
 
 # Busybox base image
@@ -156,19 +233,21 @@ def _entry(name: str, kind: bytes, mode: int, *, size: int = 0, link: str = "") 
 def busybox_rootfs_image(
     podman: Podman, repo: str = "localhost/stackwright/busybox", *,
     busybox: Path = Path("/bin/busybox"), cache_dir: Path | None = None,
+    labels: Mapping[str, str] | None = None, env: str = "",
 ) -> BuiltImage:
     """A tiny base image from a static busybox, tagged by the hash of the binary."""
     data = Path(busybox).read_bytes()
     digest = hashlib.sha256(b"busybox:" + RECIPE_VERSION.encode() + b"\0" + data).hexdigest()
-    ref = _tag(repo, digest)
-    if podman.image_exists(ref):
-        return BuiltImage(ref, digest, built=False)
+    ref = image_tag(repo, digest, env)
+    reused = _reuse(podman, repo, digest, ref)
+    if reused is not None:
+        return reused
     with _tarball(cache_dir, f"busybox-{digest[:16]}.tar") as (tarball, cached):
         if not cached:
             write_busybox_rootfs(Path(busybox), busybox_applets(Path(busybox)), tarball)
         podman.image_import(tarball, ref, changes=['CMD ["/bin/sh"]', f"ENV PATH={_PATH}"],
-                            labels={"dev.stackwright.base": "busybox",
-                                    "dev.stackwright.inputs": digest})
+                            labels={**(labels or {}), "dev.stackwright.base": "busybox",
+                                    INPUTS_LABEL: digest})
     return BuiltImage(ref, digest, built=True)
 
 
@@ -233,19 +312,23 @@ def debootstrap_version(binary: str = "debootstrap") -> str:
 def debootstrap_image(
     podman: Podman, recipe: DebootstrapRecipe, repo: str = "localhost/stackwright/debian", *,
     settings: DebootstrapSettings | None = None, on_line: LineSink | None = None,
+    labels: Mapping[str, str] | None = None, env: str = "",
 ) -> BuiltImage:
-    """Build ``recipe`` into ``repo:<hash>`` unless it exists (about 40 s when it does not)."""
+    """Build ``recipe`` into ``repo:[<env>-]<hash>`` unless an image with that recipe exists
+    (about 40 s when it does not)."""
     settings = settings or DebootstrapSettings()
     digest = recipe.fingerprint(debootstrap_version(settings.binary))
-    ref = _tag(repo, digest)
-    if podman.image_exists(ref):
-        return BuiltImage(ref, digest, built=False)
+    ref = image_tag(repo, digest, env)
+    reused = _reuse(podman, repo, digest, ref)
+    if reused is not None:
+        return reused
     with _tarball(settings.cache_dir, f"debian-{digest[:16]}.tar") as (tarball, cached):
         if not cached:
             _debootstrap_tarball(recipe, settings, tarball, on_line or (lambda _: None))
         podman.image_import(tarball, ref, changes=[f"CMD {list(recipe.cmd)}".replace("'", '"')],
-                            labels={"dev.stackwright.base": f"debian-{recipe.release}",
-                                    "dev.stackwright.inputs": digest})
+                            labels={**(labels or {}),
+                                    "dev.stackwright.base": f"debian-{recipe.release}",
+                                    INPUTS_LABEL: digest})
     return BuiltImage(ref, digest, built=True)
 
 

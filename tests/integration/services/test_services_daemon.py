@@ -139,7 +139,7 @@ def daemon(project_root: Path, images: dict[str, str]) -> Iterator[Daemon]:
         yield d
     finally:
         d.stop()
-        cli(project_root, "destroy", "--yes")
+        cli(project_root, "destroy", "--yes", "--lock-timeout", "120")
 
 
 class Load:

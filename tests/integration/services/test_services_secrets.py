@@ -146,7 +146,7 @@ def env(project_root: Path, images: dict[str, str]) -> Iterator[Env]:
     try:
         yield e
     finally:
-        cli(project_root, "destroy", "--yes")
+        cli(project_root, "destroy", "--yes", "--lock-timeout", "120")
         e.stop()
         e.token_file.unlink(missing_ok=True)
 
