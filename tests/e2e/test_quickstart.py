@@ -1,10 +1,15 @@
-"""The bundled example (what `make up` applies) applies, plans clean and destroys."""
+"""The bundled example (what `make up` applies): the web app answers through HAProxy with
+its counter in Redis and its guestbook in PostgreSQL, everything reads healthy, a second
+plan is empty, and destroy removes it."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
+import socket
 import subprocess
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -18,24 +23,53 @@ pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 
 
-def test_quickstart_example_applies_and_converges(project: Project) -> None:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(url: str, method: str = "GET") -> str:
+    request = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def test_quickstart_example_applies_serves_and_converges(project: Project) -> None:
     shutil.rmtree(project.root)
     shutil.copytree(EXAMPLE, project.root, ignore=shutil.ignore_patterns(
-        ".stackwright", "out", "app"))
+        ".stackwright", "out", "__pycache__"))
     name = f"qs{uuid.uuid4().hex[:8]}"
     config = project.root / "stackwright.yaml"
     config.write_text(config.read_text().replace("project: quickstart", f"project: {name}"))
-    subnet = f"10.215.{random.randint(1, 250)}.0/24"
+    port = free_port()
+    variables = ["--var", f"subnet=10.215.{random.randint(1, 250)}.0/24",
+                 "--var", f"port={port}", "--var", f"metricsPort={free_port()}"]
     try:
-        applied = project.run("--var", f"subnet={subnet}", "apply", "--yes")
+        applied = project.run(*variables, "apply", "--yes", timeout=1200)
         assert applied.code == 0, applied.out + applied.err
         log = project.run("output", "Job/greet", "-o", "json").json()["Job/greet"]["log"]
         assert Path(log).read_text().startswith("hello from developers at ")
-        assert project.run("--var", f"subnet={subnet}", "plan", "--detailed-exitcode").code == 0
-        destroyed = project.run("--var", f"subnet={subnet}", "destroy", "--yes")
-        assert destroyed.code == 0, destroyed.err
+
+        url = f"http://127.0.0.1:{port}"
+        first, second = (json.loads(fetch(f"{url}/")) for _ in range(2))
+        assert second["visits"] == first["visits"] + 1, "the counter lives in Redis"
+        assert fetch(f"{url}/guestbook?name=ada", "POST").strip() == "signed"
+        assert json.loads(fetch(f"{url}/guestbook")) == ["ada"], "rows live in PostgreSQL"
+        assert "quickstart_requests_total" in fetch(f"{url}/metrics")
+
+        status = project.run(*variables, "status", "-o", "json").json()
+        health = {r["address"]: r["health"] for r in status["resources"]}
+        assert set(health.values()) == {"healthy"}, health
+        web = next(r for r in status["resources"] if r["address"] == "Service/web")
+        assert web["outputs"]["replicas"] == "2/2"
+
+        assert project.run(*variables, "plan", "--detailed-exitcode").code == 0
+        destroyed = project.run(*variables, "destroy", "--yes", timeout=600)
+        assert destroyed.code == 0, destroyed.out + destroyed.err
     finally:
-        subprocess.run(["podman", "volume", "rm", "--force", f"sw-{name}-dev-data"],
-                       capture_output=True, check=False)
+        for volume in ("data", "db-data", "cache-data"):
+            subprocess.run(["podman", "volume", "rm", "--force", f"sw-{name}-dev-{volume}"],
+                           capture_output=True, check=False)
         remove_images(f"localhost/{name}/*")
         remove_images(f"localhost/stackwright/{name}-*")

@@ -23,10 +23,9 @@ from typing import Any, ClassVar
 
 from stackwright.core.controllers import ControllerContext, interval_setting
 from stackwright.core.model import Address, Recorded, Status
-from stackwright.services.loadbalancer import state_dir
+from stackwright.services.loadbalancer import process_for, state_dir
 from stackwright.services.replicas import LABEL_REVISION, LABEL_SERVICE
 from stackwright.services.service import podman_for
-from stackwright.tools.haproxy import HaproxyProcess
 from stackwright.tools.podman import StackwrightLabels
 from stackwright.tools.podman_facts import ContainerSummary
 
@@ -86,7 +85,7 @@ class LoadBalancerController:
             if record.status is not Status.READY or ctx.stop.is_set():
                 continue
             directory = state_dir(ctx.driver_context(address), address.name)
-            if HaproxyProcess(directory).running():
+            if process_for(directory).running():
                 continue
             ctx.event("loadbalancer.restart_started", address=str(address))
             started = time.monotonic()

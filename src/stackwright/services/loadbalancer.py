@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,6 +71,30 @@ def state_dir(ctx: DriverContext, name: str) -> Path:
     return run_dir(ctx.project_dir, ctx.environment) / "haproxy" / name
 
 
+def socket_dir(directory: Path) -> Path:
+    """Where HAProxy binds its unix sockets: ``directory``, or when that path is too long
+    for a socket (108 bytes), a short symlink to it in $XDG_RUNTIME_DIR or the temp dir."""
+    if len(str(directory / "master.sock")) <= _MAX_SOCKET_PATH:
+        return directory
+    target = directory.resolve()
+    digest = hashlib.sha256(str(target).encode()).hexdigest()[:16]
+    link = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"sw-{digest}"
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return link
+    if link.is_symlink():
+        link.unlink()
+    elif link.exists():
+        raise PermanentError(f"{link} exists and is not Stackwright's socket link",
+                             hint="remove it, or set XDG_RUNTIME_DIR to another directory")
+    target.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target, target_is_directory=True)
+    return link
+
+
+def process_for(directory: Path) -> HaproxyProcess:
+    return HaproxyProcess(directory, socket_dir=socket_dir(directory))
+
+
 def backend_name(service: str, port: int, mode: str = "http") -> str:
     return f"{service}_{port}" + ("_tcp" if mode == "tcp" else "")
 
@@ -123,7 +150,7 @@ class LocalLoadBalancerDriver(Driver):
     """HAProxy started detached from the project's run directory."""
 
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
-        process = HaproxyProcess(state_dir(ctx, recorded.address.name))
+        process = process_for(state_dir(ctx, recorded.address.name))
         if not process.running():
             return None
         spec = LoadBalancerSpec.model_validate(dict(recorded.inputs))
@@ -143,14 +170,17 @@ class LocalLoadBalancerDriver(Driver):
         table = RouteTable.at(Path(ctx.project_dir), ctx.environment)
         with table.locked():
             table.remove_lb(recorded.address.name)
-        HaproxyProcess(directory).stop()
+        sockets = socket_dir(directory)
+        HaproxyProcess(directory, socket_dir=sockets).stop()
+        if sockets != directory:
+            sockets.unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)
 
     def _apply(self, ctx: DriverContext, ident: Identity, inputs: Mapping[str, Any],
                before: LoadBalancerSpec | None) -> Applied:
         spec = LoadBalancerSpec.model_validate(dict(inputs))
-        process = HaproxyProcess(state_dir(ctx, ident.name))
-        stats = process.state_dir / "stats.sock"
+        process = process_for(state_dir(ctx, ident.name))
+        stats = process.master_socket.parent / "stats.sock"
         _check_socket_path(process.master_socket)
         running = process.running()
         held = set(before.listen_ports()) if before is not None and running else set()
@@ -167,7 +197,7 @@ class LocalLoadBalancerDriver(Driver):
         return Applied(id=ident.id, outputs=self._outputs(spec, process))
 
     def _outputs(self, spec: LoadBalancerSpec, process: HaproxyProcess) -> dict[str, Any]:
-        return {**_urls(spec), "stats_socket": str(process.state_dir / "stats.sock")}
+        return {**_urls(spec), "stats_socket": str(process.master_socket.parent / "stats.sock")}
 
 
 def _urls(spec: LoadBalancerSpec) -> dict[str, Any]:

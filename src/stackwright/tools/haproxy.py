@@ -321,13 +321,15 @@ def parse_show_proc(text: str) -> list[ProcEntry]:
 
 
 class HaproxyProcess:
-    """``haproxy -W -S`` (master-worker) with its config, sockets and pid file in ``state_dir``."""
+    """``haproxy -W -S`` (master-worker) with its config, sockets and pid file in ``state_dir``
+    (the master socket in ``socket_dir`` when given: a unix socket path holds 108 bytes)."""
 
-    def __init__(self, state_dir: Path, *, binary: str = "haproxy") -> None:
+    def __init__(self, state_dir: Path, *, binary: str = "haproxy",
+                 socket_dir: Path | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.binary = binary
         self.config_path = self.state_dir / "haproxy.cfg"
-        self.master_socket = self.state_dir / "master.sock"
+        self.master_socket = Path(socket_dir or state_dir) / "master.sock"
         self.pid_file = self.state_dir / "haproxy.pid"
         self.log_path = self.state_dir / "haproxy.log"
         self._proc: subprocess.Popen[bytes] | None = None

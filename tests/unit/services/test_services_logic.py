@@ -168,3 +168,16 @@ def test_documented_example_validates(kind: object) -> None:
     assert doc["kind"] == kind.name
     kind.spec_model.model_validate(doc["spec"])
     assert kind.all_outputs()[0] == "id"
+
+
+def test_socket_dir_is_the_state_dir_or_a_short_link_to_it(tmp_path: Path) -> None:
+    from stackwright.services.loadbalancer import socket_dir
+
+    short = tmp_path / "lb"
+    assert socket_dir(short) == short
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 4, "lb")
+    link = socket_dir(deep)
+    assert link != deep and len(str(link / "master.sock")) <= 100
+    assert link.resolve() == deep.resolve() and deep.is_dir()
+    assert socket_dir(deep) == link, "the same link is reused"
+    link.unlink()
