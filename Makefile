@@ -37,7 +37,10 @@ up: setup
 	@$(SW) -C $(EXAMPLE) up
 	@echo
 	@echo "The platform daemon runs and the example is applied. Look at:"
-	@echo "  $(SW) -C $(EXAMPLE) status            (the daemon, its API address, every resource)"
+	@echo "  curl http://127.0.0.1:8780/                    (the web app through HAProxy: a visit counter in Redis)"
+	@echo "  curl -X POST 'http://127.0.0.1:8780/guestbook?name=you'; curl http://127.0.0.1:8780/guestbook   (rows in PostgreSQL)"
+	@echo "  curl http://127.0.0.1:8780/metrics  /  http://127.0.0.1:8781/metrics   (the app's and HAProxy's Prometheus metrics)"
+	@echo "  $(SW) -C $(EXAMPLE) status            (the daemon, its API address, every resource with its health)"
 	@echo "  $(SW) -C $(EXAMPLE) output"
 	@echo "  $(SW) -C $(EXAMPLE) graph --format mermaid"
 	@echo "  $(SW) -C $(EXAMPLE) state history"
