@@ -60,6 +60,8 @@ test-quick: .make/venv
 
 bench: setup
 	$(PY) benchmarks/engine_vs_terraform.py
+	$(PY) benchmarks/deploy.py
+	$(PY) benchmarks/secrets_api.py
 
 lint: .make/venv
 	$(VENV)/bin/ruff check src tests benchmarks
