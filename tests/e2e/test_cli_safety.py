@@ -57,7 +57,9 @@ def test_sigkill_mid_apply_then_apply_converges(project_any_state: Project) -> N
 
 
 def test_second_apply_waits_then_names_the_holder(project_any_state: Project) -> None:
-    project_any_state.write("main.yaml", _slow_commands(1, 4))
+    # 10 s: long enough that the second apply (a new process on a loaded machine) starts
+    # while the first still holds the lock
+    project_any_state.write("main.yaml", _slow_commands(1, 10))
     first = project_any_state.popen("apply", "--yes")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from stackwright.tools._proc import Completed, LineSink, NotFoundError, ToolErro
 LABEL_PROJECT = "dev.stackwright.project"
 LABEL_ENV = "dev.stackwright.env"
 LABEL_RESOURCE = "dev.stackwright.resource"
+_RM_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -199,11 +201,19 @@ class Podman:
         return [a for u in self.settings.ulimits for a in ("--ulimit", u)]
 
     def call(self, args: Sequence[str], what: str, *, timeout: float | None = None) -> Completed:
-        """Run ``podman args``; a non-zero exit raises the most specific :class:`ToolError`."""
-        done = self.probe(args, timeout=timeout)
-        if done.returncode != 0:
-            raise facts.classify_failure(done.argv, done.stderr, what)
-        return done
+        """Run ``podman args``; a non-zero exit raises the most specific :class:`ToolError`.
+
+        ``rm`` of a container that podman is stopping or restarting at that moment (its
+        restart policy) fails with "container state improper"; it is tried again."""
+        for attempt in range(_RM_ATTEMPTS):
+            done = self.probe(args, timeout=timeout)
+            if done.returncode == 0:
+                return done
+            racing = args[:1] == ["rm"] and "container state improper" in done.stderr
+            if not racing or attempt == _RM_ATTEMPTS - 1:
+                break
+            time.sleep(0.5 * (attempt + 1))
+        raise facts.classify_failure(done.argv, done.stderr, what)
 
     def probe(self, args: Sequence[str], *, timeout: float | None = None) -> Completed:
         """Run ``podman args`` and return the result whatever the exit code."""
