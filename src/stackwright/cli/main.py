@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,5 +171,24 @@ def main() -> None:
     # end: collecting the youngest generation every 700 allocations only costs time.
     gc.set_threshold(100_000, 50, 100)
     register_commands()
-    app(args=hoist_global_options(sys.argv[1:]), prog_name="stackwright")
+    try:
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="stackwright")
+    except SystemExit as exc:
+        leave(exc.code)
+    leave(0)
+
+
+def leave(code: object) -> None:
+    """End the process without tearing the interpreter down object by object (0.3-0.4 s
+    after a plan of thousands of resources): everything was committed and closed by the
+    command, atexit handlers still run, and output is flushed first."""
+    import atexit
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
