@@ -1,4 +1,5 @@
-"""Generated secret values: passwords under a policy, random bytes, key pairs.
+"""Generated secret values: passwords under a policy, random bytes, key pairs, and TLS
+certificates signed by the platform's CA (:mod:`stackwright.secure.ca`).
 
 Every value comes from the operating system's CSPRNG (``secrets``) or from ``cryptography``.
 """
@@ -6,15 +7,36 @@ Every value comes from the operating system's CSPRNG (``secrets``) or from ``cry
 from __future__ import annotations
 
 import base64
+import ipaddress
+import re
 import secrets
 import string
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stackwright.core.kinds import SpecModel
 
+if TYPE_CHECKING:
+    from stackwright.secure.ca import Authority
+
+KeyType = Literal["ed25519", "ecdsa-p256", "rsa"]
+
 SYMBOLS = "!#%+-.:=?@^_~"
+GENERATORS = ("password", "bytes", "keypair", "certificate")
+CERTIFICATE_KEYS = ["certificate", "private_key", "ca_chain", "serial", "expires_at"]
+_PERIOD = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_DNS_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
+
+
+def period(text: str) -> timedelta:
+    match = _PERIOD.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a period: {text!r} (write 90s, 15m, 12h or 30d)")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
 class PasswordPolicy(SpecModel):
@@ -44,24 +66,88 @@ class KeyPair(SpecModel):
     bits: int = Field(3072, ge=2048, le=8192, description="RSA modulus size.")
 
 
+class Certificate(SpecModel):
+    """A TLS server/client certificate from the platform's CA."""
+
+    commonName: str = Field(min_length=1, max_length=64,  # noqa: N815
+                            description="A DNS name (also a SAN) or an IP address.")
+    dnsNames: list[str] = Field(default_factory=list,  # noqa: N815
+                                description="More DNS names (SANs); *.x.y allowed.")
+    ipAddresses: list[str] = Field(default_factory=list,  # noqa: N815
+                                   description="IP addresses (SANs).")
+    ttl: str = Field("30d", description="Validity: 90s, 15m, 12h, 30d. Renewed by the "
+                                        "daemon when less than a third is left.")
+    keyType: KeyType = Field("ecdsa-p256",  # noqa: N815
+                             description="ed25519, ecdsa-p256 or rsa.")
+    bits: int = Field(3072, ge=2048, le=8192, description="RSA modulus size.")
+
+    @field_validator("commonName")
+    @classmethod
+    def _name_or_ip(cls, value: str) -> str:
+        if not _is_ip(value):
+            _dns_name(value)
+        return value
+
+    @field_validator("dnsNames")
+    @classmethod
+    def _dns_names(cls, value: list[str]) -> list[str]:
+        return [_dns_name(name) for name in value]
+
+    @field_validator("ipAddresses")
+    @classmethod
+    def _ips(cls, value: list[str]) -> list[str]:
+        for text in value:
+            if not _is_ip(text):
+                raise ValueError(f"not an IP address: {text!r}")
+        return value
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        if period(value) < timedelta(seconds=10):
+            raise ValueError(f"ttl {value} is too short (10s at least)")
+        return value
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_name(text: str) -> str:
+    if len(text) > 253 or _DNS_NAME.match(text) is None:
+        raise ValueError(f"not a DNS name: {text!r} (letters, digits and '-' in "
+                         "dot-separated labels; a leading '*.' for a wildcard)")
+    return text
+
+
 class Generate(SpecModel):
     """Exactly one generator."""
 
     password: PasswordPolicy | None = None
     bytes: RandomBytes | None = None
     keypair: KeyPair | None = None
+    certificate: Certificate | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Generate:
-        chosen = [n for n in ("password", "bytes", "keypair") if getattr(self, n) is not None]
+        chosen = [n for n in GENERATORS if getattr(self, n) is not None]
         if len(chosen) != 1:
-            raise ValueError("give exactly one of password, bytes or keypair "
+            raise ValueError("give exactly one of password, bytes, keypair or certificate "
                              f"(got {', '.join(chosen) or 'none'})")
         return self
 
 
-def generate(spec: Generate) -> dict[str, str]:
-    """The secret's keys and values."""
+def generate(spec: Generate, ca: Authority | None = None,
+             now: datetime | None = None) -> dict[str, str]:
+    """The secret's keys and values; a certificate needs the CA that signs it."""
+    if spec.certificate is not None:
+        if ca is None or now is None:
+            raise ValueError("a certificate needs the platform CA and the time")
+        return certificate(spec.certificate, ca, now)
     if spec.password is not None:
         return {"value": password(spec.password)}
     if spec.bytes is not None:
@@ -73,6 +159,8 @@ def generate(spec: Generate) -> dict[str, str]:
 
 
 def keys_of(spec: Generate) -> list[str]:
+    if spec.certificate is not None:
+        return list(CERTIFICATE_KEYS)
     return ["private_key", "public_key"] if spec.keypair is not None else ["value"]
 
 
@@ -99,3 +187,19 @@ def keypair(spec: KeyPair) -> dict[str, str]:
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                            serialization.PublicFormat.OpenSSH).decode()
     return {"private_key": private, "public_key": public}
+
+
+def certificate(spec: Certificate, ca: Authority, now: datetime) -> dict[str, str]:
+    """A fresh key and a certificate for it signed by ``ca``, valid for ``spec.ttl``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from stackwright.secure.ca import build_leaf, iso, new_key, private_pem, serial_text
+
+    key = new_key(spec.keyType, spec.bits)
+    cert = build_leaf(ca, key.public_key(), spec.commonName, spec.dnsNames, spec.ipAddresses,
+                      now, period(spec.ttl), x509.random_serial_number())
+    return {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "private_key": private_pem(key), "ca_chain": ca.certificate_pem(),
+            "serial": serial_text(cert.serial_number),
+            "expires_at": iso(cert.not_valid_after_utc)}

@@ -51,7 +51,7 @@ def test_random_bytes_and_key_pairs() -> None:
 
 
 def test_exactly_one_generator() -> None:
-    with pytest.raises(ValidationError, match="exactly one of password, bytes or keypair"):
+    with pytest.raises(ValidationError, match="exactly one of password, bytes, keypair or cert"):
         Generate.model_validate({"password": {}, "bytes": {}})
     with pytest.raises(ValidationError, match="got none"):
         Generate.model_validate({})
