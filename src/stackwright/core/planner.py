@@ -31,8 +31,8 @@ from stackwright.core.values import (
     SOURCES_KEY,
     UNKNOWN,
     contains_unknown,
-    is_sensitive,
     leaf_paths,
+    touches_sensitive,
 )
 from stackwright.errors import PlanError
 
@@ -269,9 +269,9 @@ def _leaf_diffs(key: str, old: Any, new: Any, sensitive: frozenset[str]) -> list
         for path in sorted(set(olds) | set(news)):
             a, b = olds.get(path), news.get(path)
             if not _same(a, b):
-                out.append(FieldDiff(path, a, b, sensitive=is_sensitive(path, sensitive)))
+                out.append(FieldDiff(path, a, b, sensitive=touches_sensitive(path, sensitive)))
         return out
-    return [FieldDiff(key, old, new, sensitive=is_sensitive(key, sensitive))]
+    return [FieldDiff(key, old, new, sensitive=touches_sensitive(key, sensitive))]
 
 
 def _plan_deletes(

@@ -45,9 +45,14 @@ def contains_unknown(value: Tree) -> bool:
     if value is UNKNOWN:
         return True
     if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_unknown(v) for v in value)
+        values: Any = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return False
+    for item in values:  # a loop, not any(): the planner asks this of every resource
+        if item is UNKNOWN or (isinstance(item, dict | list) and contains_unknown(item)):
+            return True
     return False
 
 
@@ -99,6 +104,13 @@ def leaf_paths(tree: Tree, prefix: str = "") -> Iterator[tuple[str, Any]]:
 def is_sensitive(path: str, sensitive: Iterable[str]) -> bool:
     """A path is sensitive when it, or a parent of it, is marked sensitive."""
     return any(path == s or path.startswith(s + ".") for s in sensitive)
+
+
+def touches_sensitive(path: str, sensitive: Iterable[str]) -> bool:
+    """A value at ``path`` holds something sensitive: the path, a parent or a part of it
+    (``secrets`` holds ``secrets.0.value``) is marked sensitive."""
+    return any(path == s or path.startswith(s + ".") or s.startswith(path + ".")
+               for s in sensitive)
 
 
 def mask(tree: Tree, sensitive: Iterable[str], prefix: str = "") -> Tree:

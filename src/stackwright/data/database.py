@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from stackwright.core.kinds import Kind, SpecModel
-from stackwright.core.model import Declared
+from stackwright.core.kinds import DriverContext, Kind, SpecModel
+from stackwright.core.model import Applied, Declared, Recorded
 from stackwright.data import postgres as pg
+from stackwright.data import slots
 from stackwright.data.instance import (
     HOST,
+    IN_PLACE_FIELDS,
     Instance,
     InstanceDriver,
+    Stash,
     check_alive,
+    generate_password,
+    recorded_instance,
     wait_failed,
 )
 from stackwright.data.spec import InstanceSpec, clashes, normalized
-from stackwright.errors import SpecError
+from stackwright.durations import period
+from stackwright.errors import PermanentError, SpecError
+from stackwright.local import podman_for
 from stackwright.tools._proc import run
 from stackwright.tools.podman import Podman
 from stackwright.tools.podman_facts import classify_failure
@@ -34,6 +44,18 @@ class DatabaseSpec(InstanceSpec):
     settings: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="postgresql.conf parameters, e.g. "
                                           "{max_connections: 50, shared_buffers: 64MB}.")
+    rotatePasswordEvery: str | None = Field(  # noqa: N815
+        None, description="Rotate the password this often (the daemon does it), rolling the "
+                          "services that use it: 30d, 12h.")
+    rotation: int = Field(0, ge=0, description="Change it (e.g. 1 → 2) to rotate the "
+                                               "password at the next apply.")
+
+    @field_validator("rotatePasswordEvery")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None:
+            period(value)
+        return value
 
     @field_validator("database")
     @classmethod
@@ -61,9 +83,21 @@ class DatabaseSpec(InstanceSpec):
             raise ValueError(f"give a user: {self.database!r} is the superuser")
         return self
 
+    @model_validator(mode="after")
+    def _slot_names_fit(self) -> DatabaseSpec:
+        if self.rotates and len(self.owner) > 61:
+            raise ValueError(f"with password rotation the user name is at most 61 characters "
+                             f"(its login roles are {self.owner}_a and _b)")
+        return self
+
     @property
     def owner(self) -> str:
         return self.user or self.database
+
+    @property
+    def rotates(self) -> bool:
+        """Whether the database logs in through two rotating slots (data/slots.py)."""
+        return self.rotatePasswordEvery is not None or self.rotation > 0
 
 
 def _identifier(value: str, reserved: frozenset[str], what: str) -> str:
@@ -89,6 +123,8 @@ class DatabaseKind(Kind):
       network: "${{ Network.backend.name }}"   # reachable there as db:5432
       resources: {cpus: 1, memory: 512m}
       settings: {max_connections: 50}
+      rotatePasswordEvery: 30d         # the daemon rotates it and rolls the services
+      rotation: 1                      # change it to rotate at the next apply
     ```
 
     The server runs as the ``postgres`` user in a container restarted by podman itself, with
@@ -101,13 +137,20 @@ class DatabaseKind(Kind):
     ``host``, ``port``, ``user``, ``database``, ``password`` and ``url`` (sensitive),
     ``container``, ``volume``; on a network ``internalHost``, ``internalPort`` and
     ``internalUrl`` (sensitive).
+
+    With ``rotatePasswordEvery`` or ``rotation`` the owner cannot log in; two login roles
+    ``<user>_a`` and ``<user>_b`` act as it, one of them active (``user``, ``slot``), so that a
+    rotation keeps the old credentials working until the services are rolled
+    (:mod:`stackwright.data.slots`). Outputs then also: ``owner``, ``slot``, ``retiring``,
+    ``rotated_at``, ``retiringPassword`` (sensitive).
     """
 
     name: ClassVar[str] = "Database"
     spec_model = DatabaseSpec
     outputs = ("host", "port", "user", "database", "password", "url", "container", "volume",
-               "internalHost", "internalPort", "internalUrl")
-    sensitive_outputs = frozenset({"password", "url", "internalUrl"})
+               "internalHost", "internalPort", "internalUrl", "owner", "slot", "retiring",
+               "rotated_at", "retiringPassword")
+    sensitive_outputs = frozenset({"password", "url", "internalUrl", "retiringPassword"})
     drivers = {"local": lambda: PodmanDatabaseDriver()}
 
     def normalize(self, spec: SpecModel) -> dict[str, Any]:
@@ -116,8 +159,10 @@ class DatabaseKind(Kind):
 
     def predict_outputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         spec = DatabaseSpec.model_validate(dict(inputs))
-        known: dict[str, Any] = {"host": HOST, "user": spec.owner, "database": spec.database,
+        known: dict[str, Any] = {"host": HOST, "database": spec.database, "owner": spec.owner,
                                  "internalPort": pg.CONTAINER_PORT}
+        if not spec.rotates:  # a rotating database's user is the login slot of the moment
+            known["user"] = spec.owner
         return {**known, **({"port": spec.port} if spec.port is not None else {})}
 
     def validate_together(self, resources: Sequence[Declared]) -> list[SpecError]:
@@ -128,9 +173,14 @@ class PodmanDatabaseDriver(InstanceDriver):
     engine: ClassVar[str] = "postgres"
     container_port: ClassVar[int] = pg.CONTAINER_PORT
     stop_signal: ClassVar[str | None] = "SIGINT"  # PostgreSQL's fast shutdown
+    in_place_fields = IN_PLACE_FIELDS | {"rotatePasswordEvery", "rotation"}
 
     def parse(self, inputs: Mapping[str, Any]) -> DatabaseSpec:
         return DatabaseSpec.model_validate(dict(inputs))
+
+    def initial_slot(self, spec: InstanceSpec) -> str:
+        assert isinstance(spec, DatabaseSpec)
+        return slots.SLOTS[0] if spec.rotates else slots.OWNER
 
     def server(self, spec: InstanceSpec, password: str) -> tuple[str, list[str]]:
         assert isinstance(spec, DatabaseSpec)
@@ -142,13 +192,20 @@ class PodmanDatabaseDriver(InstanceDriver):
         assert isinstance(spec, DatabaseSpec)
         _wait_ready(podman, inst, deadline)
         verifier = pg.scram_verifier(inst.password)
-        _psql(podman, inst.container, pg.setup_sql(spec.database, spec.owner, verifier),
-              verifier)
+        owner = spec.owner
+        if inst.slot == slots.OWNER:
+            sql = pg.setup_sql(spec.database, owner, verifier)
+        else:
+            keep = {slots.role(owner, s) for s in (inst.slot, inst.retiring) if s is not None}
+            sql = pg.slots_sql(spec.database, owner, (slots.role(owner, "a"),
+                               slots.role(owner, "b")), slots.role(owner, inst.slot),
+                               frozenset(keep), verifier)
+        _psql(podman, inst.container, sql, verifier)
         _wait_login(podman, spec, inst, deadline)
 
     def outputs(self, spec: InstanceSpec, inst: Instance) -> dict[str, Any]:
         assert isinstance(spec, DatabaseSpec)
-        user, db, pw = spec.owner, spec.database, inst.password
+        user, db, pw = slots.role(spec.owner, inst.slot), spec.database, inst.password
         internal = spec.network is not None
         alias = inst.address.name
         return {
@@ -157,7 +214,74 @@ class PodmanDatabaseDriver(InstanceDriver):
             "volume": inst.volume, "internalHost": alias if internal else None,
             "internalPort": pg.CONTAINER_PORT,
             "internalUrl": pg.url(user, pw, alias, pg.CONTAINER_PORT, db) if internal else None,
+            "owner": spec.owner, "slot": inst.slot, "retiring": inst.retiring,
         }
+
+    # Rotation (data/slots.py)
+
+    def create(self, ctx: DriverContext, inputs: Mapping[str, Any]) -> Applied:
+        applied = super().create(ctx, inputs)
+        return Applied(id=applied.id, outputs={**applied.outputs, "rotated_at": _now()})
+
+    def update(self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]
+               ) -> Applied:
+        before, spec = self.parse(recorded.inputs), self.parse(inputs)
+        state = slots.SlotState.of(recorded.outputs)
+        wanted = slots.Wanted(rotates=spec.rotates, every=spec.rotatePasswordEvery,
+                              rotation_before=before.rotation, rotation_after=spec.rotation)
+        step = slots.decide(wanted, state, datetime.now(UTC),
+                            repair=dict(inputs) == dict(recorded.inputs))
+        if step is not None and not spec.running:
+            raise PermanentError(f"cannot {step.value} the password of a stopped database",
+                                 hint="set spec.running: true, or leave spec.rotation as it "
+                                      "was")
+        applied = super().update(ctx, recorded, inputs)
+        kept = {k: recorded.outputs.get(k) for k in ("rotated_at", "retiringPassword")}
+        outputs = {**kept, **applied.outputs}
+        if step is not None:
+            inst = recorded_instance(Recorded(recorded.address, applied.id, inputs, outputs))
+            change = self._rotate if step is slots.Step.ROTATE else self._retire
+            outputs.update(change(ctx, spec, inst))
+        return Applied(id=applied.id, outputs=outputs)
+
+    def _rotate(self, ctx: DriverContext, spec: DatabaseSpec, inst: Instance
+                ) -> dict[str, Any]:
+        """A new password on the other slot, which becomes the active one."""
+        podman = podman_for(ctx)
+        slot, password = slots.next_slot(inst.slot), generate_password()
+        name = slots.role(spec.owner, slot)
+        verifier = pg.scram_verifier(password)
+        ctx.log(f"rotating the password: {name} logs in now, "
+                f"{slots.role(spec.owner, inst.slot)} until the services are rolled")
+        if inst.slot == slots.OWNER:  # first rotation: make the slot roles
+            keep = frozenset({spec.owner, name})
+            roles = (slots.role(spec.owner, "a"), slots.role(spec.owner, "b"))
+            _psql(podman, inst.container, pg.slots_sql(spec.database, spec.owner, roles, name,
+                                                       keep, verifier), verifier)
+        else:
+            _psql(podman, inst.container, pg.password_sql(name, verifier), verifier)
+        Stash(Path(podman.volume_inspect(inst.volume).mountpoint), self.engine).save(
+            password, inst.port, slot)
+        if inst.retiring not in (None, slot):  # a manual rotation while one was retiring
+            assert inst.retiring is not None
+            _psql(podman, inst.container, pg.retire_sql(slots.role(spec.owner, inst.retiring)),
+                  "")
+        new = replace(inst, slot=slot, password=password, retiring=inst.slot)
+        _wait_login(podman, spec, new, time.monotonic() + spec.startTimeout)
+        return {**self.outputs(spec, new), "rotated_at": _now(),
+                "retiringPassword": inst.password}
+
+    def _retire(self, ctx: DriverContext, spec: DatabaseSpec, inst: Instance
+                ) -> dict[str, Any]:
+        assert inst.retiring is not None
+        name = slots.role(spec.owner, inst.retiring)
+        ctx.log(f"retiring {name}: it can no longer log in, its sessions are ended")
+        _psql(podman_for(ctx), inst.container, pg.retire_sql(name), "")
+        return {"retiring": None, "retiringPassword": None}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _wait_ready(podman: Podman, inst: Instance, deadline: float) -> None:
@@ -180,17 +304,18 @@ def _psql(podman: Podman, container: str, sql: str, verifier: str) -> None:
             "postgres", container, *pg.PSQL]
     done = run(argv, env=podman.env, timeout=60, input_text=sql)
     if done.returncode != 0:
-        stderr = done.stderr.replace(verifier, "(sensitive)")
-        raise classify_failure(argv[:8], stderr, f"creating the user and database in {container}")
+        stderr = done.stderr.replace(verifier, "(sensitive)") if verifier else done.stderr
+        raise classify_failure(argv[:8], stderr, f"setting up the users of {container}")
 
 
 def _wait_login(podman: Podman, spec: DatabaseSpec, inst: Instance, deadline: float) -> None:
     """Until the user logs in over TCP with the password, as a client will."""
     import psycopg
 
+    user = slots.role(spec.owner, inst.slot)
     while True:
         try:
-            with psycopg.connect(host=HOST, port=inst.port, user=spec.owner,
+            with psycopg.connect(host=HOST, port=inst.port, user=user,
                                  password=inst.password, dbname=spec.database,
                                  connect_timeout=3) as conn:
                 conn.execute("SELECT 1")
@@ -201,7 +326,7 @@ def _wait_login(podman: Podman, spec: DatabaseSpec, inst: Instance, deadline: fl
         if time.monotonic() > deadline:
             raise wait_failed(podman, inst.container,
                               f"logging in to {spec.database} on {HOST}:{inst.port} as "
-                              f"{spec.owner} failed: {error}")
+                              f"{user} failed: {error}")
         time.sleep(POLL)
 
 

@@ -105,10 +105,15 @@ class Stash:
         text = self._read("port")
         return int(text) if text and text.isdigit() else None
 
-    def save(self, password: str, port: int) -> None:
+    def slot(self) -> str | None:
+        """The login slot the password belongs to (a rotating ``Database``)."""
+        return self._read("slot")
+
+    def save(self, password: str, port: int, slot: str | None = None) -> None:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        for name, text in (("password", password), ("port", str(port))):
+        files = [("password", password), ("port", str(port))]
+        for name, text in files + ([("slot", slot)] if slot else []):
             partial = self.dir / f".{name}.partial"
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
@@ -126,6 +131,8 @@ class Instance:
     port: int
     password: str
     restarts: int = 0  # podman's restart count when it was started
+    slot: str = "owner"  # the login slot the password is for (see data/slots.py)
+    retiring: str | None = None  # a slot still allowed to log in until it is retired
 
 
 class InstanceDriver(Driver, abc.ABC):
@@ -133,6 +140,12 @@ class InstanceDriver(Driver, abc.ABC):
 
     engine: ClassVar[str]
     container_port: ClassVar[int]
+    # Fields whose change needs no new container.
+    in_place_fields: ClassVar[frozenset[str]] = IN_PLACE_FIELDS
+
+    def initial_slot(self, spec: InstanceSpec) -> str:
+        """The login slot of a new instance (only a rotating ``Database`` has slots)."""
+        return "owner"
 
     @abc.abstractmethod
     def parse(self, inputs: Mapping[str, Any]) -> InstanceSpec: ...
@@ -172,7 +185,7 @@ class InstanceDriver(Driver, abc.ABC):
         changed = _changed(old, new)
         podman = podman_for(ctx)
         name = _container(recorded)
-        if changed <= IN_PLACE_FIELDS and name and podman.container_exists(name):
+        if changed <= self.in_place_fields and name and podman.container_exists(name):
             self._set_running(ctx, podman, new, recorded)
             return Applied(id=recorded.id or name, outputs=dict(recorded.outputs))
         return self._start(ctx, new, prior=recorded)
@@ -237,10 +250,12 @@ class InstanceDriver(Driver, abc.ABC):
     def _run(self, ctx: DriverContext, podman: Podman, spec: InstanceSpec, names: Names,
              image: str, stash: Stash, prior: Recorded | None, address: Address) -> Instance:
         password = _prior(prior, "password") or stash.password() or generate_password()
+        slot = str(prior.outputs.get("slot") or "owner") if prior is not None else (
+            stash.slot() or self.initial_slot(spec))
         candidates = [_prior(prior, "port"), stash.port()]
         for attempt in range(3):
             port = spec.port or _pick_port(candidates if attempt == 0 else [])
-            stash.save(password, port)
+            stash.save(password, port, None if slot == "owner" else slot)
             container = self._container_spec(ctx, spec, names, image, port, password, address)
             try:
                 podman.container_run(container)
@@ -248,7 +263,8 @@ class InstanceDriver(Driver, abc.ABC):
                 if spec.port is not None:
                     raise port_taken(port) from None
                 continue  # a free port taken between the pick and the run: pick again
-            return Instance(address, names.container, names.volume, port, password)
+            return Instance(address, names.container, names.volume, port, password, slot=slot,
+                            retiring=_prior(prior, "retiring") or None)
         raise PermanentError("no free host port could be published after 3 tries",
                              hint="set spec.port")
 
@@ -275,13 +291,19 @@ class InstanceDriver(Driver, abc.ABC):
         if spec.running and not running:
             ctx.log(f"starting {name}")
             podman.call(["start", name], f"start of container {name}")
-            inst = Instance(recorded.address, name, str(recorded.outputs.get("volume", "")),
-                            int(recorded.outputs.get("port") or 0),
-                            str(recorded.outputs.get("password") or ""), info.restart_count)
+            inst = recorded_instance(recorded, info.restart_count)
             self.provision(podman, spec, inst, time.monotonic() + spec.startTimeout)
         elif running and not spec.running:
             ctx.log(f"stopping {name}")
             podman.container_stop(name)
+
+
+def recorded_instance(recorded: Recorded, restarts: int = 0) -> Instance:
+    """The instance a record describes."""
+    out = recorded.outputs
+    return Instance(recorded.address, _container(recorded), str(out.get("volume") or ""),
+                    int(out.get("port") or 0), str(out.get("password") or ""), restarts,
+                    slot=str(out.get("slot") or "owner"), retiring=out.get("retiring") or None)
 
 
 def wait_failed(podman: Podman, container: str, message: str) -> PermanentError:

@@ -111,3 +111,49 @@ def setup_sql(database: str, user: str, verifier: str) -> str:
 def url(user: str, password: str, host: str, port: int, database: str) -> str:
     return (f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
             f"{quote(database, safe='')}")
+
+
+_QUIET = ["SET log_statement = 'none';", "SET log_min_error_statement = 'panic';"]
+
+
+def _check(*names: str) -> None:
+    for name in names:
+        if not IDENTIFIER.match(name):
+            raise ValueError(f"not a plain identifier: {name!r}")
+
+
+def _create_role(name: str) -> str:
+    return (f"SELECT 'CREATE ROLE \"{name}\" NOLOGIN' WHERE NOT EXISTS "
+            f"(SELECT 1 FROM pg_roles WHERE rolname = '{name}') \\gexec")
+
+
+def slots_sql(database: str, owner: str, roles: tuple[str, str], active: str,
+              keep: frozenset[str], verifier: str) -> str:
+    """Like :func:`setup_sql` for a rotating database: the owner (NOLOGIN when made here) and
+    its two login roles ``roles``, members of it that act as it; ``active`` gets the password;
+    roles not in ``keep`` (the active and a retiring one) cannot log in."""
+    _check(database, owner, *roles)
+    lines = [*_QUIET, _create_role(owner)]
+    for name in roles:
+        lines += [_create_role(name), f'GRANT "{owner}" TO "{name}";',
+                  f"ALTER ROLE \"{name}\" SET role = '{owner}';"]
+    lines.append(f"ALTER ROLE \"{active}\" WITH LOGIN PASSWORD '{verifier}';")
+    lines += [f'ALTER ROLE "{name}" WITH NOLOGIN PASSWORD NULL;'
+              for name in (owner, *roles) if name not in keep]
+    lines += [f"SELECT 'CREATE DATABASE \"{database}\" OWNER \"{owner}\"' WHERE NOT EXISTS "
+              f"(SELECT 1 FROM pg_database WHERE datname = '{database}') \\gexec", ""]
+    return "\n".join(lines)
+
+
+def password_sql(name: str, verifier: str) -> str:
+    """Let ``name`` log in with the password of ``verifier``."""
+    _check(name)
+    return "\n".join([*_QUIET, f"ALTER ROLE \"{name}\" WITH LOGIN PASSWORD '{verifier}';", ""])
+
+
+def retire_sql(name: str) -> str:
+    """``name`` can no longer log in, and its sessions are ended."""
+    _check(name)
+    return "\n".join([*_QUIET, f'ALTER ROLE "{name}" WITH NOLOGIN PASSWORD NULL;',
+                      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                      f"WHERE usename = '{name}' \\g /dev/null", ""])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator, model_validator
 
 from stackwright.core.kinds import SpecModel
+from stackwright.durations import period
 
 if TYPE_CHECKING:
     from stackwright.secure.ca import Authority
@@ -26,17 +27,8 @@ KeyType = Literal["ed25519", "ecdsa-p256", "rsa"]
 SYMBOLS = "!#%+-.:=?@^_~"
 GENERATORS = ("password", "bytes", "keypair", "certificate")
 CERTIFICATE_KEYS = ["certificate", "private_key", "ca_chain", "serial", "expires_at"]
-_PERIOD = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DNS_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
-
-
-def period(text: str) -> timedelta:
-    match = _PERIOD.match(text.strip())
-    if match is None:
-        raise ValueError(f"not a period: {text!r} (write 90s, 15m, 12h or 30d)")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
 class PasswordPolicy(SpecModel):

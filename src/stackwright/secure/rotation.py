@@ -48,7 +48,9 @@ class SecretRotationController:
             if record.status is not Status.READY or ctx.stop.is_set():
                 continue
             spec = SecretSpec.model_validate(dict(record.inputs))
-            if spec.due(str(record.outputs.get("rotated_at") or ""), now):
+            expires = record.outputs.get("expires_at")
+            if spec.due(str(record.outputs.get("rotated_at") or ""), now,
+                        expires_at=str(expires) if expires else None):
                 self._rotate(ctx, address, spec)
 
     def _rotate(self, ctx: ControllerContext, address: Address, spec: SecretSpec) -> None:

@@ -17,8 +17,9 @@ from pydantic import Field, field_validator
 
 from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
 from stackwright.core.model import Applied, Observed, Recorded
+from stackwright.durations import period
 from stackwright.errors import PermanentError, SecretsError
-from stackwright.secure.generate import Generate, generate, keys_of, period
+from stackwright.secure.generate import Generate, generate, keys_of
 from stackwright.secure.vault import VaultClient, client_for, status_of
 
 if TYPE_CHECKING:
