@@ -181,13 +181,16 @@ def test_values_never_appear_in_clear(env: Env) -> None:
         inspect = subprocess.run(["podman", "inspect", name], capture_output=True, text=True,
                                  check=True).stdout
         assert PLANTED not in inspect and value not in inspect
+    saved = env.root / ".stackwright" / "saved.plan"
     outputs = [cli(env.root, *args) for args in (
-        ("plan",), ("state", "show", "Service/web"), ("state", "show", "Secret/session"),
+        ("plan",), ("plan", "--out", str(saved)), ("plan", "-o", "json"),
+        ("state", "show", "Service/web"), ("state", "show", "Secret/session"),
         ("output", "-o", "json"), ("status", "-o", "json"))]
     for done in outputs:
         assert PLANTED not in done.stdout + done.stderr
         assert value not in done.stdout + done.stderr
-    for path in env.files():  # state.db, daemon.log, vault-audit.log, routes, podman conf
+    assert saved.is_file()
+    for path in env.files():  # state.db, saved.plan, daemon.log, vault-audit.log, routes
         data = path.read_bytes()
         assert PLANTED.encode() not in data and value.encode() not in data, path
     assert "secret/web/session@1" in cli(env.root, "state", "show", "Service/web").stdout
