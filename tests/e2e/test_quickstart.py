@@ -5,7 +5,6 @@ plan is empty, and destroy removes it."""
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.cli import Project
-from tests.fixtures.podman_cleanup import remove_images
+from tests.fixtures.podman_cleanup import free_subnet, remove_images, remove_project_objects
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +42,7 @@ def test_quickstart_example_applies_serves_and_converges(project: Project) -> No
     config = project.root / "stackwright.yaml"
     config.write_text(config.read_text().replace("project: quickstart", f"project: {name}"))
     port = free_port()
-    variables = ["--var", f"subnet=10.215.{random.randint(1, 250)}.0/24",
+    variables = ["--var", f"subnet={free_subnet()}",
                  "--var", f"port={port}", "--var", f"metricsPort={free_port()}"]
     try:
         applied = project.run(*variables, "apply", "--yes", timeout=1200)
@@ -68,6 +67,7 @@ def test_quickstart_example_applies_serves_and_converges(project: Project) -> No
         destroyed = project.run(*variables, "destroy", "--yes", timeout=600)
         assert destroyed.code == 0, destroyed.out + destroyed.err
     finally:
+        remove_project_objects(name)
         for volume in ("data", "db-data", "cache-data"):
             subprocess.run(["podman", "volume", "rm", "--force", f"sw-{name}-dev-{volume}"],
                            capture_output=True, check=False)
