@@ -49,6 +49,10 @@ class DatabaseSpec(InstanceSpec):
                           "services that use it: 30d, 12h.")
     rotation: int = Field(0, ge=0, description="Change it (e.g. 1 → 2) to rotate the "
                                                "password at the next apply.")
+    dynamicCredentials: bool = Field(  # noqa: N815
+        False, description="Also make a login role <user>_admin that may create roles acting "
+                           "as the owner, for the secrets API's database/ mount (outputs "
+                           "adminUser, adminPassword, adminUrl).")
 
     @field_validator("rotatePasswordEvery")
     @classmethod
@@ -90,6 +94,14 @@ class DatabaseSpec(InstanceSpec):
                              f"(its login roles are {self.owner}_a and _b)")
         return self
 
+    @model_validator(mode="after")
+    def _admin_name_fits(self) -> DatabaseSpec:
+        if self.dynamicCredentials and len(pg.admin_role(self.owner)) > 63:
+            raise ValueError(f"with dynamicCredentials the user name is at most "
+                             f"{63 - len(pg.ADMIN_SUFFIX)} characters (its admin role is "
+                             f"{self.owner}{pg.ADMIN_SUFFIX})")
+        return self
+
     @property
     def owner(self) -> str:
         return self.user or self.database
@@ -125,6 +137,7 @@ class DatabaseKind(Kind):
       settings: {max_connections: 50}
       rotatePasswordEvery: 30d         # the daemon rotates it and rolls the services
       rotation: 1                      # change it to rotate at the next apply
+      dynamicCredentials: true         # a login role shop_admin for database/creds/…
     ```
 
     The server runs as the ``postgres`` user in a container restarted by podman itself, with
@@ -143,14 +156,21 @@ class DatabaseKind(Kind):
     rotation keeps the old credentials working until the services are rolled
     (:mod:`stackwright.data.slots`). Outputs then also: ``owner``, ``slot``, ``retiring``,
     ``rotated_at``, ``retiringPassword`` (sensitive).
+
+    With ``dynamicCredentials: true`` a login role ``<user>_admin`` (CREATEROLE, member of the
+    owner WITH ADMIN OPTION, its own generated password kept like the other) lets the secrets
+    API's ``database/`` mount create short-lived users that act as the owner. Outputs then
+    also: ``adminUser``, ``adminPassword`` and ``adminUrl`` (sensitive). Turning it on or off
+    changes the running database in place; off makes the role NOLOGIN.
     """
 
     name: ClassVar[str] = "Database"
     spec_model = DatabaseSpec
     outputs = ("host", "port", "user", "database", "password", "url", "container", "volume",
                "internalHost", "internalPort", "internalUrl", "owner", "slot", "retiring",
-               "rotated_at", "retiringPassword")
-    sensitive_outputs = frozenset({"password", "url", "internalUrl", "retiringPassword"})
+               "rotated_at", "retiringPassword", "adminUser", "adminPassword", "adminUrl")
+    sensitive_outputs = frozenset({"password", "url", "internalUrl", "retiringPassword",
+                                   "adminPassword", "adminUrl"})
     drivers = {"local": lambda: PodmanDatabaseDriver()}
 
     def normalize(self, spec: SpecModel) -> dict[str, Any]:
@@ -163,6 +183,8 @@ class DatabaseKind(Kind):
                                  "internalPort": pg.CONTAINER_PORT}
         if not spec.rotates:  # a rotating database's user is the login slot of the moment
             known["user"] = spec.owner
+        if spec.dynamicCredentials:
+            known["adminUser"] = pg.admin_role(spec.owner)
         return {**known, **({"port": spec.port} if spec.port is not None else {})}
 
     def validate_together(self, resources: Sequence[Declared]) -> list[SpecError]:
@@ -173,7 +195,8 @@ class PodmanDatabaseDriver(InstanceDriver):
     engine: ClassVar[str] = "postgres"
     container_port: ClassVar[int] = pg.CONTAINER_PORT
     stop_signal: ClassVar[str | None] = "SIGINT"  # PostgreSQL's fast shutdown
-    in_place_fields = IN_PLACE_FIELDS | {"rotatePasswordEvery", "rotation"}
+    in_place_fields = IN_PLACE_FIELDS | {"rotatePasswordEvery", "rotation",
+                                         "dynamicCredentials"}
 
     def parse(self, inputs: Mapping[str, Any]) -> DatabaseSpec:
         return DatabaseSpec.model_validate(dict(inputs))
@@ -181,6 +204,10 @@ class PodmanDatabaseDriver(InstanceDriver):
     def initial_slot(self, spec: InstanceSpec) -> str:
         assert isinstance(spec, DatabaseSpec)
         return slots.SLOTS[0] if spec.rotates else slots.OWNER
+
+    def wants_admin(self, spec: InstanceSpec) -> bool:
+        assert isinstance(spec, DatabaseSpec)
+        return spec.dynamicCredentials
 
     def server(self, spec: InstanceSpec, password: str) -> tuple[str, list[str]]:
         assert isinstance(spec, DatabaseSpec)
@@ -200,8 +227,12 @@ class PodmanDatabaseDriver(InstanceDriver):
             sql = pg.slots_sql(spec.database, owner, (slots.role(owner, "a"),
                                slots.role(owner, "b")), slots.role(owner, inst.slot),
                                frozenset(keep), verifier)
-        _psql(podman, inst.container, sql, verifier)
+        admin_verifier = pg.scram_verifier(inst.admin_password) if inst.admin_password else ""
+        sql += _admin_sql(spec, admin_verifier)
+        _psql(podman, inst.container, sql, verifier, admin_verifier)
         _wait_login(podman, spec, inst, deadline)
+        if spec.dynamicCredentials and inst.admin_password:
+            _wait_login(podman, spec, inst, deadline, admin=True)
 
     def outputs(self, spec: InstanceSpec, inst: Instance) -> dict[str, Any]:
         assert isinstance(spec, DatabaseSpec)
@@ -215,6 +246,7 @@ class PodmanDatabaseDriver(InstanceDriver):
             "internalPort": pg.CONTAINER_PORT,
             "internalUrl": pg.url(user, pw, alias, pg.CONTAINER_PORT, db) if internal else None,
             "owner": spec.owner, "slot": inst.slot, "retiring": inst.retiring,
+            **_admin_outputs(spec, inst),
         }
 
     # Rotation (data/slots.py)
@@ -235,6 +267,10 @@ class PodmanDatabaseDriver(InstanceDriver):
             raise PermanentError(f"cannot {step.value} the password of a stopped database",
                                  hint="set spec.running: true, or leave spec.rotation as it "
                                       "was")
+        if before.dynamicCredentials != spec.dynamicCredentials and not spec.running:
+            raise PermanentError("cannot change dynamicCredentials of a stopped database",
+                                 hint="set spec.running: true, or leave "
+                                      "spec.dynamicCredentials as it was")
         applied = super().update(ctx, recorded, inputs)
         kept = {k: recorded.outputs.get(k) for k in ("rotated_at", "retiringPassword")}
         outputs = {**kept, **applied.outputs}
@@ -242,6 +278,9 @@ class PodmanDatabaseDriver(InstanceDriver):
             inst = recorded_instance(Recorded(recorded.address, applied.id, inputs, outputs))
             change = self._rotate if step is slots.Step.ROTATE else self._retire
             outputs.update(change(ctx, spec, inst))
+        if bool(outputs.get("adminPassword")) != spec.dynamicCredentials:  # changed in place
+            inst = recorded_instance(Recorded(recorded.address, applied.id, inputs, outputs))
+            outputs.update(self._switch_admin(ctx, spec, inst))
         return Applied(id=applied.id, outputs=outputs)
 
     def _rotate(self, ctx: DriverContext, spec: DatabaseSpec, inst: Instance
@@ -279,6 +318,44 @@ class PodmanDatabaseDriver(InstanceDriver):
         _psql(podman_for(ctx), inst.container, pg.retire_sql(name), "")
         return {"retiring": None, "retiringPassword": None}
 
+    # Dynamic credentials
+
+    def _switch_admin(self, ctx: DriverContext, spec: DatabaseSpec, inst: Instance
+                      ) -> dict[str, Any]:
+        """Turn the credentials admin on or off in the running server."""
+        podman = podman_for(ctx)
+        stash = Stash(Path(podman.volume_inspect(inst.volume).mountpoint), self.engine)
+        admin = pg.admin_role(spec.owner)
+        if not spec.dynamicCredentials:
+            ctx.log(f"{admin} can no longer log in nor create roles (dynamicCredentials off)")
+            _psql(podman, inst.container, pg.admin_off_sql(admin))
+            stash.save_admin(None)
+            return {"adminUser": None, "adminPassword": None, "adminUrl": None}
+        password = stash.admin_password() or generate_password()
+        stash.save_admin(password)
+        ctx.log(f"creating {admin}: it may create users acting as {spec.owner}")
+        verifier = pg.scram_verifier(password)
+        _psql(podman, inst.container, pg.admin_sql(spec.owner, admin, verifier), verifier)
+        new = replace(inst, admin_password=password)
+        _wait_login(podman, spec, new, time.monotonic() + spec.startTimeout, admin=True)
+        return _admin_outputs(spec, new)
+
+
+def _admin_sql(spec: DatabaseSpec, verifier: str) -> str:
+    """The credentials admin made (or its password set again), or turned off if it exists."""
+    admin = pg.admin_role(spec.owner)
+    if spec.dynamicCredentials and verifier:
+        return pg.admin_sql(spec.owner, admin, verifier)
+    return "" if spec.dynamicCredentials else pg.admin_off_sql(admin)
+
+
+def _admin_outputs(spec: DatabaseSpec, inst: Instance) -> dict[str, Any]:
+    if not inst.admin_password:
+        return {"adminUser": None, "adminPassword": None, "adminUrl": None}
+    admin = pg.admin_role(spec.owner)
+    return {"adminUser": admin, "adminPassword": inst.admin_password,
+            "adminUrl": pg.url(admin, inst.admin_password, HOST, inst.port, spec.database)}
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -298,25 +375,30 @@ def _wait_ready(podman: Podman, inst: Instance, deadline: float) -> None:
         time.sleep(POLL)
 
 
-def _psql(podman: Podman, container: str, sql: str, verifier: str) -> None:
+def _psql(podman: Podman, container: str, sql: str, *verifiers: str) -> None:
     """Run ``sql`` as the superuser over the server's socket; the SQL goes in on stdin."""
     argv = [podman.settings.binary, *podman.settings.extra_args, "exec", "-i", "--user",
             "postgres", container, *pg.PSQL]
     done = run(argv, env=podman.env, timeout=60, input_text=sql)
     if done.returncode != 0:
-        stderr = done.stderr.replace(verifier, "(sensitive)") if verifier else done.stderr
+        stderr = done.stderr
+        for verifier in filter(None, verifiers):
+            stderr = stderr.replace(verifier, "(sensitive)")
         raise classify_failure(argv[:8], stderr, f"setting up the users of {container}")
 
 
-def _wait_login(podman: Podman, spec: DatabaseSpec, inst: Instance, deadline: float) -> None:
-    """Until the user logs in over TCP with the password, as a client will."""
+def _wait_login(podman: Podman, spec: DatabaseSpec, inst: Instance, deadline: float,
+                admin: bool = False) -> None:
+    """Until the user (or the credentials admin) logs in over TCP with its password, as a
+    client will."""
     import psycopg
 
-    user = slots.role(spec.owner, inst.slot)
+    user = pg.admin_role(spec.owner) if admin else slots.role(spec.owner, inst.slot)
+    password = (inst.admin_password or "") if admin else inst.password
     while True:
         try:
             with psycopg.connect(host=HOST, port=inst.port, user=user,
-                                 password=inst.password, dbname=spec.database,
+                                 password=password, dbname=spec.database,
                                  connect_timeout=3) as conn:
                 conn.execute("SELECT 1")
             return

@@ -109,16 +109,30 @@ class Stash:
         """The login slot the password belongs to (a rotating ``Database``)."""
         return self._read("slot")
 
+    def admin_password(self) -> str | None:
+        """The password of a ``Database``'s credentials admin (``dynamicCredentials``)."""
+        return self._read("admin_password")
+
     def save(self, password: str, port: int, slot: str | None = None) -> None:
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
         files = [("password", password), ("port", str(port))]
         for name, text in files + ([("slot", slot)] if slot else []):
-            partial = self.dir / f".{name}.partial"
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text + "\n")
-            partial.replace(self.dir / name)
+            self._write(name, text)
+
+    def save_admin(self, password: str | None) -> None:
+        """Keep the admin's password, or forget it (None)."""
+        if password is None:
+            (self.dir / "admin_password").unlink(missing_ok=True)
+        else:
+            self._write("admin_password", password)
+
+    def _write(self, name: str, text: str) -> None:
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        partial = self.dir / f".{name}.partial"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+        partial.replace(self.dir / name)
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,7 @@ class Instance:
     restarts: int = 0  # podman's restart count when it was started
     slot: str = "owner"  # the login slot the password is for (see data/slots.py)
     retiring: str | None = None  # a slot still allowed to log in until it is retired
+    admin_password: str | None = None  # a Database's credentials admin, when it has one
 
 
 class InstanceDriver(Driver, abc.ABC):
@@ -146,6 +161,11 @@ class InstanceDriver(Driver, abc.ABC):
     def initial_slot(self, spec: InstanceSpec) -> str:
         """The login slot of a new instance (only a rotating ``Database`` has slots)."""
         return "owner"
+
+    def wants_admin(self, spec: InstanceSpec) -> bool:
+        """Whether the instance has a second, admin login (a ``Database`` with
+        ``dynamicCredentials``); its password is kept like the main one."""
+        return False
 
     @abc.abstractmethod
     def parse(self, inputs: Mapping[str, Any]) -> InstanceSpec: ...
@@ -252,6 +272,9 @@ class InstanceDriver(Driver, abc.ABC):
         password = _prior(prior, "password") or stash.password() or generate_password()
         slot = str(prior.outputs.get("slot") or "owner") if prior is not None else (
             stash.slot() or self.initial_slot(spec))
+        admin = (_prior(prior, "adminPassword") or stash.admin_password()
+                 or generate_password()) if self.wants_admin(spec) else None
+        stash.save_admin(admin)
         candidates = [_prior(prior, "port"), stash.port()]
         for attempt in range(3):
             port = spec.port or _pick_port(candidates if attempt == 0 else [])
@@ -264,7 +287,8 @@ class InstanceDriver(Driver, abc.ABC):
                     raise port_taken(port) from None
                 continue  # a free port taken between the pick and the run: pick again
             return Instance(address, names.container, names.volume, port, password, slot=slot,
-                            retiring=_prior(prior, "retiring") or None)
+                            retiring=_prior(prior, "retiring") or None,
+                            admin_password=admin)
         raise PermanentError("no free host port could be published after 3 tries",
                              hint="set spec.port")
 
@@ -303,7 +327,8 @@ def recorded_instance(recorded: Recorded, restarts: int = 0) -> Instance:
     out = recorded.outputs
     return Instance(recorded.address, _container(recorded), str(out.get("volume") or ""),
                     int(out.get("port") or 0), str(out.get("password") or ""), restarts,
-                    slot=str(out.get("slot") or "owner"), retiring=out.get("retiring") or None)
+                    slot=str(out.get("slot") or "owner"), retiring=out.get("retiring") or None,
+                    admin_password=out.get("adminPassword") or None)
 
 
 def wait_failed(podman: Podman, container: str, message: str) -> PermanentError:

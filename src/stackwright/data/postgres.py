@@ -157,3 +157,38 @@ def retire_sql(name: str) -> str:
     return "\n".join([*_QUIET, f'ALTER ROLE "{name}" WITH NOLOGIN PASSWORD NULL;',
                       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                       f"WHERE usename = '{name}' \\g /dev/null", ""])
+
+
+# Dynamic credentials: a login role that creates short-lived users acting as the owner.
+
+ADMIN_SUFFIX = "_admin"
+
+
+def admin_role(owner: str) -> str:
+    """The login role the secrets engine's ``database/`` mount connects as."""
+    return f"{owner}{ADMIN_SUFFIX}"
+
+
+def admin_sql(owner: str, admin: str, verifier: str) -> str:
+    """Create ``admin`` if missing: it logs in with the password of ``verifier``, may create
+    roles (CREATEROLE) and is a member of ``owner`` WITH ADMIN OPTION, so the users it creates
+    can be made members of the owner and use what the owner has. Nothing else: not a
+    superuser, no new databases, no replication, row security applies. Idempotent."""
+    _check(owner, admin)
+    return "\n".join([
+        *_QUIET, _create_role(admin),
+        f"ALTER ROLE \"{admin}\" WITH LOGIN CREATEROLE NOSUPERUSER NOCREATEDB NOREPLICATION "
+        f"NOBYPASSRLS INHERIT PASSWORD '{verifier}';",
+        f'GRANT "{owner}" TO "{admin}" WITH ADMIN OPTION;', ""])
+
+
+def admin_off_sql(admin: str) -> str:
+    """If ``admin`` exists: it can no longer log in nor create roles, its sessions are ended.
+    The role stays (it may have granted memberships); the users it made keep their expiry."""
+    _check(admin)
+    return "\n".join([
+        *_QUIET,
+        f"SELECT 'ALTER ROLE \"{admin}\" WITH NOLOGIN NOCREATEROLE PASSWORD NULL' WHERE EXISTS "
+        f"(SELECT 1 FROM pg_roles WHERE rolname = '{admin}') \\gexec",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE usename = '{admin}' \\g /dev/null", ""])
