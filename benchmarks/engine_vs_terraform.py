@@ -17,6 +17,11 @@ the smallest size at the largest).
     python benchmarks/engine_vs_terraform.py            # 1,000 x 4 cells + 5,000 fanout/data
     python benchmarks/engine_vs_terraform.py --full     # 1,000 and 5,000 x 4 cells (hours)
     python benchmarks/engine_vs_terraform.py --quick --skip-terraform   # smoke test
+    # apply once and keep the projects; then time only the no-change plan, 5 times each:
+    python benchmarks/engine_vs_terraform.py --sizes 5000 --shapes fanout --modes data \
+        --ops apply --work /tmp/bench
+    python benchmarks/engine_vs_terraform.py --sizes 5000 --shapes fanout --modes data \
+        --ops plan --work /tmp/bench --repeat 5
 
 A readable table goes to stdout, progress to stderr, and the last line of stdout is one
 JSON object (see ``emit_result`` in ``_harness``).
@@ -25,12 +30,14 @@ JSON object (see ``emit_result`` in ``_harness``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import re
+import statistics
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,17 +233,29 @@ class Run:
     error: str | None = None
 
 
-def run_cell(cell: Cell, tools: list[Tool], work: Path, timeout: float) -> dict[str, Run]:
-    """Interleave the tools op by op: apply, apply, plan, plan, destroy, destroy."""
+def run_cell(cell: Cell, tools: list[Tool], work: Path, timeout: float,
+             ops: tuple[str, ...] = OPS, repeat: int = 1) -> dict[str, Run]:
+    """Interleave the tools op by op: apply, apply, plan, plan, destroy, destroy. A project
+    directory already in ``work`` (kept from an earlier run) is used as it is, so ``ops`` can
+    time the no-change plan of projects applied before; with ``repeat``, each op that leaves
+    the project as it was (plan) runs that many times, interleaved, and the median counts."""
     runs = {tool.name: Run() for tool in tools}
     dirs = {tool.name: work / f"{tool.name}-{cell.size}-{cell.shape}-{cell.mode}" for tool in tools}
     for tool in tools:
-        _prepare(tool, cell, dirs[tool.name], runs[tool.name], timeout)
-    for op in OPS:
+        if not dirs[tool.name].exists():
+            _prepare(tool, cell, dirs[tool.name], runs[tool.name], timeout)
+    for op in (o for o in OPS if o in ops):
+        samples: dict[str, list[float]] = {tool.name: [] for tool in tools}
+        for _ in range(repeat if op == "plan" else 1):
+            for tool in tools:
+                run = runs[tool.name]
+                if run.error is None:
+                    _time_op(tool, op, cell, dirs[tool.name], run, timeout)
+                    if op in run.seconds:
+                        samples[tool.name].append(run.seconds[op])
         for tool in tools:
-            run = runs[tool.name]
-            if run.error is None:
-                _time_op(tool, op, cell, dirs[tool.name], run, timeout)
+            if samples[tool.name] and runs[tool.name].error is None:
+                runs[tool.name].seconds[op] = statistics.median(samples[tool.name])
     return runs
 
 
@@ -350,6 +369,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stackwright", help="path to the stackwright executable")
     p.add_argument("--terraform", help="path to the terraform executable")
     p.add_argument("--keep", action="store_true", help="keep the work dir for inspection")
+    p.add_argument("--work", type=Path,
+                   help="work in this dir and keep it; projects already there are reused")
+    p.add_argument("--ops", type=_csv(str, OPS), default=list(OPS),
+                   help="apply,plan,destroy (a subset needs --work projects applied before)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="times to run plan (interleaved), reporting the median")
     return p.parse_args(argv)
 
 
@@ -415,14 +440,25 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             print(f"error [{r['size']} {r['shape']} {r['mode']} {r['op']}]: {error}")
 
 
+@contextlib.contextmanager
+def _work_dir(args: argparse.Namespace) -> Iterator[Path]:
+    if args.work is None:
+        with scratch_dir("sw-bench-tf-", keep=args.keep) as work:
+            yield work
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    yield args.work.resolve()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cells = select_cells(args)
     rows: list[dict[str, Any]] = []
-    with scratch_dir("sw-bench-tf-", keep=args.keep) as work:
+    with _work_dir(args) as work:
         tools, versions = build_tools(args, work)
         for cell in cells:
-            rows += cell_rows(cell, run_cell(cell, tools, work, args.timeout))
+            runs = run_cell(cell, tools, work, args.timeout, tuple(args.ops), args.repeat)
+            rows += [r for r in cell_rows(cell, runs) if r["op"] in args.ops]
     grow = growth(rows)
     unmet = unmet_targets(rows, grow)
     print_table(rows)

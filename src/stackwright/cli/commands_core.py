@@ -1,6 +1,7 @@
-"""plan, apply, destroy, drift, import, output, graph, validate, init, schema."""
+"""plan, apply, destroy, drift, import, output, graph, validate, init, schema.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: typer reads every command's annotations at
+each start, and string annotations cost it a compile() apiece."""
 
 import sys
 from pathlib import Path
@@ -89,14 +90,17 @@ def plan(
 
     def body() -> bool:
         from stackwright.cli.render import render_plan
-        from stackwright.core.planfile import plan_to_json, write_plan
 
         eng = engine(opts)
         target = _in_project(opts, out_file)
         made = eng.plan(destroy=destroy, refresh=refresh, parallelism=parallelism)
         if target is not None:
+            from stackwright.core.planfile import write_plan
+
             write_plan(made, target, eng.cipher)
         if opts.json:
+            from stackwright.core.planfile import plan_to_json
+
             doc = plan_to_json(made)
             if out_file is not None:
                 doc["saved_to"] = str(out_file)

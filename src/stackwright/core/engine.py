@@ -6,23 +6,18 @@ lazily, so commands that need no state (validate, graph, schema) never touch it.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from stackwright.core.executor import ApplyResult, Event, ExecutionContext, execute
 from stackwright.core.graph import ResourceGraph
 from stackwright.core.kinds import DriverContext, Kind, get_kind, kind_registry
 from stackwright.core.model import Action, Address, Change, Observed, Plan, Recorded, Status
-from stackwright.core.planfile import change_to_json
-from stackwright.core.planner import detect_drift, plan_changes
+from stackwright.core.planner import RendersSources, detect_drift, plan_changes
 from stackwright.errors import (
     ApplyError,
     PlanError,
@@ -35,6 +30,7 @@ from stackwright.errors import (
 from stackwright.registry import Registry
 
 if TYPE_CHECKING:
+    from stackwright.core.executor import ApplyResult, Event
     from stackwright.core.spec.loader import Project, ProjectConfig
     from stackwright.core.state.crypto import Cipher
     from stackwright.core.state.store import Snapshot, StateStore
@@ -44,6 +40,9 @@ DEFAULT_STATE = ".stackwright/state.db"
 
 def actor() -> str:
     """Who is acting: ``user@host``."""
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -133,13 +132,15 @@ class Engine:
             from stackwright.core.state.sqlite_reader import read_snapshot, sqlite_path
 
             path = sqlite_path(self.state_url)
-            fast = read_snapshot(path, self.name, self.environment, self.cipher) if path else None
+            fast = (read_snapshot(path, self.name, self.environment, lambda: self.cipher)
+                    if path else None)
             if fast is not None:
                 return fast
         return self.store.snapshot(self.name, self.environment)
 
     def kind_map(self, addresses: Any) -> dict[str, Kind]:
-        return {a.kind: get_kind(self.kinds, a.kind) for a in addresses}
+        names = dict.fromkeys(a.kind for a in addresses)  # in order, each once
+        return {name: get_kind(self.kinds, name) for name in names}
 
     def driver_context(self, address: Address | None = None,
                        log: Callable[[str], None] | None = None) -> DriverContext:
@@ -174,6 +175,8 @@ class Engine:
         if len(slow) < 4:
             observed.update(map(read, slow))
         else:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
                 observed.update(pool.map(read, slow))
         return observed
@@ -189,9 +192,9 @@ class Engine:
         recorded = snapshot.resources
         kinds = self.kind_map([*declared, *recorded])
         observed = self.observe(recorded, kinds, parallelism) if refresh else {}
-        sources = {} if destroy else self.source_digests(declared, kinds)
+        sources, texts = ({}, {}) if destroy else self.read_sources(declared, kinds)
         changes = plan_changes(declared, recorded, observed, kinds, destroy=destroy,
-                               sources=sources)
+                               sources=sources, texts=texts)
         drift = detect_drift(recorded, observed, kinds) if refresh else []
         return Plan(
             project=self.name,
@@ -204,23 +207,32 @@ class Engine:
             drift=tuple(drift),
         )
 
-    def source_digests(self, declared: Mapping[Address, Any], kinds: Mapping[str, Kind]
-                       ) -> dict[Address, str]:
-        """Digests of the files resources are built from (reading them is I/O, so here)."""
-        out: dict[Address, str] = {}
+    def read_sources(
+        self, declared: Mapping[Address, Any], kinds: Mapping[str, Kind]
+    ) -> tuple[dict[Address, str], dict[Address, Mapping[str, str]]]:
+        """The digests of the files resources are built from, and the texts of the files
+        that ``RendersSources`` kinds render inputs from (reading files is I/O, so here)."""
+        digests: dict[Address, str] = {}
+        texts: dict[Address, Mapping[str, str]] = {}
         errors: list[SpecError] = []
+        renders = {name for name, kind in kinds.items() if isinstance(kind, RendersSources)}
         for address, decl in declared.items():
+            kind = kinds[address.kind]
             try:
-                digest = kinds[address.kind].source_digest(decl.spec, self.root)
+                digest = kind.source_digest(decl.spec, self.root)
+                if address.kind in renders:
+                    found = cast(RendersSources, kind).read_sources(decl.spec, self.root)
+                    if found is not None:
+                        texts[address] = found
             except SpecError as exc:
                 errors.append(SpecError(exc.message, location=decl.location,
                                         field=exc.field, hint=exc.hint))
                 continue
             if digest is not None:
-                out[address] = digest
+                digests[address] = digest
         if errors:
             raise SpecErrors(errors)
-        return out
+        return digests, texts
 
     def drift(self, parallelism: int = 10) -> list[Change]:
         snapshot = self.snapshot()
@@ -252,6 +264,8 @@ class Engine:
             else:
                 self._check_saved(plan, snapshot.generation)
             if not plan.has_changes:
+                from stackwright.core.executor import ApplyResult
+
                 return ApplyOutcome(plan, ApplyResult(), 0)
             if confirm is not None and not confirm(plan):
                 return None
@@ -279,6 +293,9 @@ class Engine:
         parallelism: int,
         on_event: Callable[[Event], None],
     ) -> ApplyOutcome:
+        # The executor is imported by the commands that apply, not by plan.
+        from stackwright.core.executor import Event, ExecutionContext, execute
+
         operation = "destroy" if plan.destroy else "apply"
         serial = self.store.begin_run(self.name, self.environment, operation=operation, actor=who)
         recorder = _StoreRecorder(self, serial, who)
@@ -376,6 +393,8 @@ class _StoreRecorder:
                        audit=self._event(change, change.prior_id))
 
     def _event(self, change: Change, object_id: str | None) -> Any:
+        from stackwright.core.planfile import change_to_json
+
         doc = change_to_json(change)
         data = {"address": doc["address"], "action": doc["action"], "id": object_id,
                 "serial": self.serial, "diffs": doc["diffs"]}

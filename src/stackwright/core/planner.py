@@ -7,10 +7,10 @@ predicted outputs of a changed one, or UNKNOWN ("known after apply").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -32,9 +32,10 @@ from stackwright.core.values import (
     UNKNOWN,
     contains_unknown,
     leaf_paths,
+    spec_fields,
     touches_sensitive,
 )
-from stackwright.errors import PlanError
+from stackwright.errors import PlanError, SpecError
 
 _INTERRUPTED = {
     Status.CREATING: "a previous apply was interrupted while creating it",
@@ -43,8 +44,7 @@ _INTERRUPTED = {
 }
 
 
-@dataclass(frozen=True)
-class Refreshed:
+class Refreshed(NamedTuple):
     """A recorded resource with what was observed laid over it; ``gone`` if it vanished."""
 
     recorded: Recorded
@@ -59,9 +59,30 @@ def refresh(recorded: Recorded, observed: Observed | None, was_read: bool) -> Re
         return Refreshed(recorded, recorded.inputs, recorded.outputs)
     if observed is None:
         return Refreshed(recorded, recorded.inputs, recorded.outputs, gone=True, observed=True)
-    inputs = {**recorded.inputs, **observed.inputs}
-    outputs = {**recorded.outputs, **observed.outputs}
+    # Most drivers observe nothing for most resources: keep the recorded trees themselves,
+    # which tells the planner nothing changed behind its back.
+    inputs = {**recorded.inputs, **observed.inputs} if observed.inputs else recorded.inputs
+    outputs = {**recorded.outputs, **observed.outputs} if observed.outputs else recorded.outputs
     return Refreshed(recorded, inputs, outputs, observed=True)
+
+
+@runtime_checkable
+class RendersSources(Protocol):
+    """A kind with inputs rendered from files of the project (the ``File`` kind's template).
+
+    The engine calls ``read_sources`` before planning (reading files is I/O): the files' texts
+    by name, or None. The planner calls ``render_sources`` (pure) with the resolved inputs:
+    the ``$``-keys to add to them (UNKNOWN while an input is unknown). A SpecError raised there
+    names the source file and line; the planner adds the resource. Rendered keys are
+    sensitive when any input is."""
+
+    def read_sources(
+        self, inputs: Mapping[str, Any], project_dir: Path
+    ) -> Mapping[str, str] | None: ...
+
+    def render_sources(
+        self, inputs: Mapping[str, Any], texts: Mapping[str, str]
+    ) -> dict[str, Any]: ...
 
 
 def plan_changes(
@@ -72,14 +93,16 @@ def plan_changes(
     *,
     destroy: bool = False,
     sources: Mapping[Address, str] | None = None,
+    texts: Mapping[Address, Mapping[str, str]] | None = None,
 ) -> list[Change]:
     """Every change, dependency order first, then deletes in reverse dependency order.
 
     ``sources`` holds the digest of the files a resource is built from (see
-    ``Kind.source_digest``); it is planned as the ``$sources`` input."""
+    ``Kind.source_digest``); it is planned as the ``$sources`` input. ``texts`` holds the
+    files a ``RendersSources`` kind renders inputs from."""
     refreshed = {a: refresh(r, observed.get(a), a in observed) for a, r in recorded.items()}
     desired = {} if destroy else declared
-    planner = _Planner(desired, refreshed, kinds, sources or {})
+    planner = _Planner(desired, refreshed, kinds, sources or {}, texts or {})
     changes = [planner.plan_one(a) for a in planner.order()]
     changes.extend(_plan_deletes(desired, refreshed))
     return changes
@@ -102,8 +125,11 @@ def detect_drift(
             drift.append(Change(address, Action.DELETE, rec.inputs, None, sensitive=sens,
                                 reason="it no longer exists", prior_id=rec.id))
             continue
+        if not obs.inputs:
+            continue
         live = {k: obs.inputs[k] for k in rec.inputs if k in obs.inputs}
-        diffs = _diff(dict(rec.inputs), {**rec.inputs, **live}, set(rec.inputs), sens)
+        # Only what was observed can differ: the other fields are the record's own values.
+        diffs = _diff(rec.inputs, live, live.keys(), sens)
         if diffs:
             drift.append(Change(address, Action.UPDATE, rec.inputs, {**rec.inputs, **live},
                                 diffs=diffs, sensitive=sens, reason="changed outside Stackwright",
@@ -118,11 +144,13 @@ class _Planner:
         refreshed: Mapping[Address, Refreshed],
         kinds: Mapping[str, Kind],
         sources: Mapping[Address, str],
+        texts: Mapping[Address, Mapping[str, str]],
     ) -> None:
         self.desired = desired
         self.refreshed = refreshed
         self.kinds = kinds
         self.sources = sources
+        self.texts = texts
         self.planned_outputs: dict[Address, dict[str, Any]] = {}
         self.sensitive_outputs: dict[Address, frozenset[str]] = {}
 
@@ -136,27 +164,52 @@ class _Planner:
     def plan_one(self, address: Address) -> Change:
         decl = self.desired[address]
         kind = self.kinds[address.kind]
-        after, sensitive = self._resolve(decl, kind)
+        ref = self.refreshed.get(address)
+        after, sensitive, as_recorded = self._resolve(decl, kind, ref)
         if address in self.sources:
             after[SOURCES_KEY] = self.sources[address]
-        ref = self.refreshed.get(address)
-        change = self._decide(decl, kind, after, sensitive, ref)
+        if address in self.texts:
+            sensitive = self._render_sources(decl, kind, after, sensitive)
+        change = self._decide(decl, kind, after, sensitive, ref, as_recorded)
         self._predict(address, kind, change, ref)
         return change
 
-    def _resolve(self, decl: Declared, kind: Kind) -> tuple[dict[str, Any], frozenset[str]]:
-        sensitive = set(decl.sensitive)
-        for ref in decl.refs:
-            if ref.target is not None and ref.output in self.sensitive_outputs.get(ref.target, ()):
-                sensitive.add(ref.field)
+    def _resolve(
+        self, decl: Declared, kind: Kind, ref: Refreshed | None
+    ) -> tuple[dict[str, Any], frozenset[str], bool]:
+        """The spec with references resolved and validated, its sensitive paths, and whether
+        its fields are exactly the recorded ones (so they need no second look)."""
+        fed = [r.field for r in decl.refs
+               if r.target is not None and r.output in self.sensitive_outputs.get(r.target, ())]
+        sensitive = decl.sensitive.union(fed) if fed else decl.sensitive
+        as_recorded = False
         if not decl.refs:
             after = dict(decl.spec)
         else:
-            after = render(dict(decl.spec), self._lookup, frozenset({"resource"}))
-            if not contains_unknown(after):
+            after, unknown = self._render_refs(decl)
+            recorded = ref.recorded.inputs if ref is not None and not ref.gone else None
+            if recorded is not None and not unknown and _same_spec(after, recorded):
+                # Valid when it was applied, and validating a normalized spec again gives it
+                # back: skip the model (the most expensive step of a no-change plan).
+                after, as_recorded = spec_fields(recorded), True
+            elif not unknown:
                 after = self._validate(decl, kind, after)
-        sensitive |= kind.sensitive_fields(after)
-        return after, frozenset(sensitive)
+        return after, frozenset(sensitive | kind.sensitive_fields(after)), as_recorded
+
+    def _render_refs(self, decl: Declared) -> tuple[dict[str, Any], bool]:
+        """A copy of the spec with its references rendered, and whether any is unknown. Only
+        the top-level fields holding a reference are rendered (and copied)."""
+        spec = decl.spec
+        tops = {r.field.partition(".")[0] for r in decl.refs}
+        if not tops <= spec.keys() or any("." in k for k in spec):
+            after = render(dict(spec), self._lookup, _RESOURCE_SCOPE)
+            return after, contains_unknown(after)
+        after = dict(spec)
+        unknown = False
+        for top in tops:
+            value = after[top] = render(spec[top], self._lookup, _RESOURCE_SCOPE)
+            unknown = unknown or contains_unknown(value)
+        return after, unknown
 
     def _lookup(self, expr: Expression) -> Any:
         assert expr.address is not None and expr.output is not None
@@ -177,6 +230,20 @@ class _Planner:
                 hint="check the outputs this field references",
             ) from exc
 
+    def _render_sources(
+        self, decl: Declared, kind: Kind, after: dict[str, Any], sensitive: frozenset[str]
+    ) -> frozenset[str]:
+        """Adds the keys rendered from the resource's source files to ``after``; returns the
+        sensitive paths, with the rendered keys when any input is sensitive."""
+        assert isinstance(kind, RendersSources)
+        try:
+            rendered = kind.render_sources(after, self.texts[decl.address])
+        except SpecError as exc:
+            raise SpecError(f"{decl.address}: {exc.message}", location=decl.location,
+                            field=exc.field, hint=exc.hint) from exc
+        after.update(rendered)
+        return sensitive | frozenset(rendered) if sensitive else sensitive
+
     def _decide(
         self,
         decl: Declared,
@@ -184,6 +251,7 @@ class _Planner:
         after: dict[str, Any],
         sensitive: frozenset[str],
         ref: Refreshed | None,
+        as_recorded: bool = False,
     ) -> Change:
         change = partial(Change, decl.address, after=after, template=decl.spec,
                          depends_on=decl.depends_on, sensitive=sensitive,
@@ -195,9 +263,8 @@ class _Planner:
             reason = _INTERRUPTED.get(ref.recorded.status, "it no longer exists")
             return change(Action.CREATE, reason=reason)
         before = dict(ref.inputs)
-        keys = set(after) | set(ref.recorded.inputs)
-        diffs = _diff(_with_defaults(kind, before, keys), _with_defaults(kind, after, keys), keys,
-                      sensitive)
+        diffs = _changes(kind, before, after, ref, sensitive,
+                         as_recorded and ref.inputs is ref.recorded.inputs)
         changed = {d.path.split(".")[0] for d in diffs}
         forcing = kind.replace_fields(before, after, changed)
         if forcing:
@@ -227,6 +294,41 @@ class _Planner:
         self.planned_outputs[address] = {**unknown, **predicted}
 
 
+_RESOURCE_SCOPE = frozenset({"resource"})
+
+
+def _changes(
+    kind: Kind,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    ref: Refreshed,
+    sensitive: frozenset[str],
+    spec_unchanged: bool,
+) -> tuple[FieldDiff, ...]:
+    """The field diffs between the refreshed inputs and the desired ones. With
+    ``spec_unchanged`` (the spec fields are the record's, and nothing was observed over
+    them), only the engine's ``$`` keys can differ."""
+    recorded = ref.recorded.inputs
+    if spec_unchanged:
+        keys = {k for k in after if k[:1] == "$"} | {k for k in recorded if k[:1] == "$"}
+        return _diff(before, after, keys, sensitive)
+    keys = set(after) | set(recorded)
+    return _diff(_with_defaults(kind, before, keys), _with_defaults(kind, after, keys), keys,
+                 sensitive)
+
+
+def _same_spec(after: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
+    """Whether ``after`` (spec fields only) holds exactly the recorded spec fields."""
+    count = 0
+    for key, value in recorded.items():
+        if key[:1] == "$":
+            continue
+        count += 1
+        if key not in after or not _same(after[key], value):
+            return False
+    return count == len(after)
+
+
 def _with_defaults(kind: Kind, after: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     """``after`` plus the defaults of fields that were set before and are unset now."""
     missing = keys - set(after)
@@ -240,25 +342,40 @@ def _with_defaults(kind: Kind, after: dict[str, Any], keys: set[str]) -> dict[st
 
 
 def _diff(
-    before: dict[str, Any], after: dict[str, Any], keys: set[str], sensitive: frozenset[str]
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    keys: Iterable[str],
+    sensitive: frozenset[str],
 ) -> tuple[FieldDiff, ...]:
+    changed = [key for key in keys if not _same(before.get(key), after.get(key))]
     diffs: list[FieldDiff] = []
-    for key in sorted(keys):
-        old, new = before.get(key), after.get(key)
-        if _same(old, new):
-            continue
-        diffs.extend(_leaf_diffs(key, old, new, sensitive))
+    for key in sorted(changed):
+        diffs.extend(_leaf_diffs(key, before.get(key), after.get(key), sensitive))
     return tuple(diffs)
 
 
 def _same(old: Any, new: Any) -> bool:
-    """Equal as JSON values (so 1 differs from True and from 1.0); UNKNOWN equals nothing."""
-    if type(old) is not type(new) or old is UNKNOWN:
+    """Equal as JSON values (so 1 differs from True and from 1.0); UNKNOWN equals nothing.
+    (Loops rather than all(): it runs over every field of every resource of a plan.)"""
+    kind = type(old)
+    if kind is not type(new) or old is UNKNOWN:
         return False
+    if kind is str:
+        return bool(old == new)
     if isinstance(old, dict):
-        return old.keys() == new.keys() and all(_same(v, new[k]) for k, v in old.items())
+        if old.keys() != new.keys():
+            return False
+        for key, value in old.items():
+            if not _same(value, new[key]):
+                return False
+        return True
     if isinstance(old, list):
-        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+        if len(old) != len(new):
+            return False
+        for a, b in zip(old, new, strict=True):
+            if not _same(a, b):
+                return False
+        return True
     return bool(old == new)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stackwright.core.model import Address
+from stackwright.core.spec.cache import SpecCache
 from stackwright.core.spec.refs import NAME_PATTERN
 from stackwright.core.spec.yamlpos import FieldPath, YamlDocument, field_name, parse_documents
 from stackwright.errors import Location, SpecError
@@ -115,15 +116,31 @@ def parse_config(root: Path) -> tuple[ProjectConfig | None, list[SpecError]]:
     except (OSError, UnicodeDecodeError) as exc:
         message = f"cannot read {CONFIG_FILE}: {exc}"
         return None, [SpecError(message, location=Location(CONFIG_FILE))]
-    documents, errors = parse_documents(text, CONFIG_FILE)
-    if errors:
-        return None, errors
+    cache = SpecCache(root) if SpecCache.enabled() else None
+    documents = cache.get(CONFIG_FILE, text) if cache is not None else None
+    fresh = documents is None
+    if documents is None:
+        documents, errors = parse_documents(text, CONFIG_FILE)
+        if errors:
+            return None, errors
     if len(documents) != 1 or not isinstance(documents[0].tree, dict):
         where = documents[1].location() if len(documents) > 1 else Location(CONFIG_FILE)
         message = f"{CONFIG_FILE} must hold exactly one mapping (project, variables, ...)"
         return None, [SpecError(message, location=where)]
     parser = _ConfigParser(documents[0])
-    return parser.parse(root, path), parser.errors
+    config = parser.parse(root, path)
+    if fresh and cache is not None and config is not None and not parser.errors:
+        _remember(cache, text, documents, config)
+    return config, parser.errors
+
+
+def _remember(cache: SpecCache, text: str, documents: list[YamlDocument],
+              config: ProjectConfig) -> None:
+    """Keep the parsed config in the spec cache (then a plan whose files are all cached needs
+    no YAML parser), unless it may hold a secret: a sensitive variable's value, or a state
+    URL (which may carry a password)."""
+    if config.state_url is None and not any(v.sensitive for v in config.variables.values()):
+        cache.put(CONFIG_FILE, text, documents)
 
 
 class _ConfigParser:

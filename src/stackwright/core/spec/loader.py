@@ -20,11 +20,19 @@ from typing import Any
 
 from stackwright.core.kinds import Kind
 from stackwright.core.model import Address, Declared
-from stackwright.core.spec.config import ProjectConfig, parse_config, resolve_environment
+from stackwright.core.spec.cache import SpecCache
+from stackwright.core.spec.config import (
+    CONFIG_FILE,
+    ProjectConfig,
+    parse_config,
+    resolve_environment,
+)
+from stackwright.core.spec.projectcache import ProjectCache, project_key
 from stackwright.core.spec.semantics import Universe, check_semantics
-from stackwright.core.spec.structure import read_structure
+from stackwright.core.spec.structure import Structure, read_spec_files, read_structure
 from stackwright.core.spec.validate import Checked, Context, check_resource, load_kinds
 from stackwright.core.spec.variables import resolve_variables
+from stackwright.core.values import has_path
 from stackwright.errors import SpecError, SpecErrors
 from stackwright.registry import Registry
 
@@ -116,10 +124,9 @@ def _load_project(
     environ: Mapping[str, str] | None,
 ) -> Project:
     config, errors = parse_config(root)
-    structure = read_structure(root)
-    errors.extend(structure.errors)
+    files = read_spec_files(root)
     if config is None:
-        raise SpecErrors(errors)
+        raise SpecErrors(errors + read_structure(root, files=files).errors)
     try:
         env = resolve_environment(config, environment)
     except SpecError as exc:
@@ -129,6 +136,13 @@ def _load_project(
     )
     errors.extend(var_errors)
     sensitive_variables = frozenset(n for n, d in config.variables.items() if d.sensitive)
+    cache, key = _project_cache(root, env, files, values, errors or sensitive_variables)
+    if cache is not None:
+        hit = cache.get(key, kinds)
+        if hit is not None:
+            return Project(config, env, values, sensitive_variables, hit.declared, hit.kinds)
+    structure = read_structure(root, files=files)
+    errors.extend(structure.errors)
     ctx = Context(config, env, values, sensitive_variables)
     used, kind_errors = load_kinds(structure.resources, kinds)
     errors.extend(kind_errors)
@@ -146,4 +160,41 @@ def _load_project(
     errors.extend(semantic_errors)
     if errors:
         raise SpecErrors(errors)
+    _settle_cache(structure, declared)
+    if cache is not None:
+        cache.put(key, declared, used)
     return Project(config, env, values, sensitive_variables, declared, used)
+
+
+def _project_cache(
+    root: Path,
+    environment: str,
+    files: tuple[list[tuple[str, str]], list[SpecError]],
+    values: Mapping[str, Any],
+    not_cacheable: object,
+) -> tuple[ProjectCache | None, str]:
+    """The validated-project cache and the key of this load; no cache when a file cannot be
+    read, a variable is wrong or sensitive, or the cache is off."""
+    if not_cacheable or files[1] or not (SpecCache.enabled() and ProjectCache.enabled()):
+        return None, ""
+    try:
+        config_text = (root / CONFIG_FILE).read_bytes()
+    except OSError:
+        return None, ""
+    return ProjectCache(root, environment), project_key(config_text, files[0], environment,
+                                                        values)
+
+
+def _settle_cache(structure: Structure, declared: Mapping[Address, Declared]) -> None:
+    """Keep the files parsed this time in the spec cache, but none that writes a sensitive
+    value (a literal, or one a variable fills in): the cache never holds a secret."""
+    cache = structure.cache
+    if cache is None:
+        return
+    secret = {d.location.file for d in declared.values()
+              if d.location is not None and any(has_path(d.spec, p) for p in d.sensitive)}
+    for file, text, documents in structure.fresh:
+        if file not in secret:
+            cache.put(file, text, documents)
+    for file in structure.cached & secret:  # sensitive since cached (an override, a kind)
+        cache.forget(file)

@@ -55,28 +55,40 @@ def check_semantics(
 
 def _declared(checked: Checked) -> Declared:
     res = checked.resource
-    targets = {a for a, _ in res.depends_on}
-    targets.update(ref.target for ref in checked.refs if ref.target is not None)
     return Declared(
         address=res.address,
         api_version=res.api_version,
         spec=checked.spec,
         labels=res.labels,
-        depends_on=tuple(sorted(targets)),
+        depends_on=_dependencies(checked),
         refs=checked.refs,
         location=res.location,
         sensitive=checked.sensitive,
     )
 
 
+def _dependencies(checked: Checked) -> tuple[Address, ...]:
+    explicit = checked.resource.depends_on
+    refs = checked.refs
+    if not explicit and len(refs) == 1 and refs[0].target is not None:
+        return (refs[0].target,)  # the usual case, without building a set
+    targets = {a for a, _ in explicit}
+    targets.update(ref.target for ref in refs if ref.target is not None)
+    return tuple(sorted(targets))
+
+
 def _reference_errors(universe: Universe) -> Iterator[SpecError]:
+    checked_refs: dict[tuple[Address, str], tuple[str, str | None] | None] = {}
     for checked in universe.checked:
         for ref, path in zip(checked.refs, checked.ref_paths, strict=True):
             assert ref.target is not None and ref.output is not None
-            where: FieldPath = ("spec", *path)
-            error = _ref_error(universe, ref.target, ref.output)
+            key = (ref.target, ref.output)
+            if key not in checked_refs:  # a spec refers to the same outputs again and again
+                checked_refs[key] = _ref_error(universe, ref.target, ref.output)
+            error = checked_refs[key]
             if error is not None:
                 message, hint = error
+                where: FieldPath = ("spec", *path)
                 yield SpecError(
                     message,
                     location=checked.locate(where, value=True),
@@ -122,12 +134,34 @@ def _override_errors(universe: Universe, config: ProjectConfig) -> Iterator[Spec
 def find_cycles(edges: Mapping[Address, Sequence[Address]]) -> list[list[Address]]:
     """One cycle per strongly connected component, as a path that starts and ends at the
     component's first node in ``edges`` order."""
+    if _acyclic(edges):
+        return []
     order = {address: i for i, address in enumerate(edges)}
     cycles = []
     for component in _components(edges):
         start = min(component, key=order.__getitem__)
         cycles.append(_cycle_from(start, component, edges))
     return sorted(cycles, key=lambda c: order[c[0]])
+
+
+def _acyclic(edges: Mapping[Address, Sequence[Address]]) -> bool:
+    """Whether the graph has no cycle (Kahn's algorithm): a quick answer for the usual case,
+    before looking for the cycles themselves."""
+    waiting = dict.fromkeys(edges, 0)
+    for targets in edges.values():
+        for target in targets:
+            if target in waiting:
+                waiting[target] += 1
+    ready = [node for node, count in waiting.items() if count == 0]
+    done = 0
+    while ready:
+        done += 1
+        for target in edges[ready.pop()]:
+            if target in waiting:
+                waiting[target] -= 1
+                if waiting[target] == 0:
+                    ready.append(target)
+    return done == len(waiting)
 
 
 def _components(edges: Mapping[Address, Sequence[Address]]) -> Iterator[set[Address]]:

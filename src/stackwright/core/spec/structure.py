@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from stackwright.core.model import Address
+from stackwright.core.spec.cache import SpecCache
 from stackwright.core.spec.config import CONFIG_FILE, show
 from stackwright.core.spec.refs import NAME_PATTERN
 from stackwright.core.spec.yamlpos import FieldPath, YamlDocument, field_name, parse_documents
@@ -24,27 +25,37 @@ _ADDRESS = re.compile(rf"([A-Z][A-Za-z0-9]*)/({NAME_PATTERN})")
 _SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
-class Resource:
-    """A resource document whose structure is valid; ``spec`` is still raw."""
+class Resource(NamedTuple):
+    """A resource document whose structure is valid; ``spec`` is still raw. (A named tuple:
+    one is made for every document of every load.)"""
 
     address: Address
     api_version: str
     spec: Mapping[str, Any]
     document: YamlDocument
     location: Location
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = {}
     depends_on: tuple[tuple[Address, FieldPath], ...] = ()
+
+
+ParsedFile = tuple[str, str, list[YamlDocument]]
+"""A spec file parsed (not read from the cache): its name, its text and its documents."""
 
 
 @dataclass(frozen=True)
 class Structure:
-    """What phase 1 found: valid resources, every address named, and whether all files parsed."""
+    """What phase 1 found: valid resources, every address named, and whether all files parsed.
+
+    ``fresh`` are the files parsed without error and ``cached`` those read from ``cache``:
+    the loader updates the cache once it knows which files hold sensitive values."""
 
     resources: list[Resource]
     errors: list[SpecError]
     named: frozenset[Address]
     complete: bool
+    fresh: tuple[ParsedFile, ...] = ()
+    cached: frozenset[str] = frozenset()
+    cache: SpecCache | None = None
 
 
 def spec_files(root: Path) -> list[Path]:
@@ -62,24 +73,49 @@ def spec_files(root: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def read_structure(root: Path) -> Structure:
-    """Phase 1 over every spec file of ``root``."""
-    checker = _StructureChecker()
-    complete = True
+def read_spec_files(root: Path) -> tuple[list[tuple[str, str]], list[SpecError]]:
+    """The (path, text) of every spec file of ``root``, and the files that cannot be read."""
+    texts: list[tuple[str, str]] = []
+    errors: list[SpecError] = []
     for path in spec_files(root):
         rel = path.relative_to(root).as_posix()
         try:
-            text = path.read_text(encoding="utf-8")
+            texts.append((rel, path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
-            checker.errors.append(SpecError(f"cannot read file: {exc}", location=Location(rel)))
-            complete = False
-            continue
-        documents, errors = parse_documents(text, rel)
-        checker.errors.extend(errors)
-        complete = complete and not errors
+            errors.append(SpecError(f"cannot read file: {exc}", location=Location(rel)))
+    return texts, errors
+
+
+def read_structure(
+    root: Path,
+    *,
+    cache: bool = True,
+    files: tuple[list[tuple[str, str]], list[SpecError]] | None = None,
+) -> Structure:
+    """Phase 1 over every spec file of ``root`` (or over ``files``, as ``read_spec_files``
+    returns them); with ``cache``, files unchanged since they were last parsed are read from
+    the spec cache."""
+    checker = _StructureChecker()
+    texts, unreadable = files if files is not None else read_spec_files(root)
+    checker.errors.extend(unreadable)
+    complete = not unreadable
+    spec_cache = SpecCache(root) if cache and SpecCache.enabled() else None
+    fresh: list[ParsedFile] = []
+    cached: set[str] = set()
+    for rel, text in texts:
+        documents = spec_cache.get(rel, text) if spec_cache is not None else None
+        if documents is not None:
+            cached.add(rel)
+        else:
+            documents, errors = parse_documents(text, rel)
+            checker.errors.extend(errors)
+            complete = complete and not errors
+            if not errors:
+                fresh.append((rel, text, documents))
         for document in documents:
             checker.check(document)
-    return Structure(checker.resources, checker.errors, frozenset(checker.first), complete)
+    return Structure(checker.resources, checker.errors, frozenset(checker.first), complete,
+                     tuple(fresh), frozenset(cached), spec_cache)
 
 
 class _StructureChecker:

@@ -3,10 +3,10 @@ overrides and validate each spec against its kind's model."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -15,9 +15,9 @@ from stackwright.core.model import Address, Ref
 from stackwright.core.spec.config import ProjectConfig
 from stackwright.core.spec.messages import schema_errors
 from stackwright.core.spec.refs import (
-    EXPRESSION,
     Expression,
     ExpressionError,
+    expression_paths,
     parse_expression,
     render,
 )
@@ -49,14 +49,19 @@ class Context:
         return any("${{" in str(value) for value in self.variables.values())
 
 
-@dataclass(frozen=True)
 class Locator:
     """Finds where a field of a resource is written: in its document, or in the environment's
-    override of it in stackwright.yaml when the value comes from there."""
+    override of it in stackwright.yaml when the value comes from there. (A plain class: one
+    is made for every resource of every load.)"""
 
-    document: YamlDocument
-    config: ProjectConfig | None = None
-    prefix: FieldPath = ()
+    __slots__ = ("config", "document", "prefix")
+
+    def __init__(
+        self, document: YamlDocument, config: ProjectConfig | None = None, prefix: FieldPath = ()
+    ) -> None:
+        self.document = document
+        self.config = config
+        self.prefix = prefix
 
     def __call__(self, path: FieldPath, *, value: bool = False) -> Location:
         doc_path, (line, col) = self.document.find(path, value=value)
@@ -69,8 +74,7 @@ class Locator:
         return Location(self.document.file, line, col)
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     """A resource whose spec passed phase 3; ``ref_paths`` say where each ref stands."""
 
     resource: Resource
@@ -130,11 +134,13 @@ def check_resource(
     override = ctx.overrides.get(res.address)
     locate = Locator(res.document)
     spec: Any = res.spec
+    found = res.document.spec_expressions  # known when the document came from the cache
     if override is not None:
         spec = deep_merge(spec, override)
         prefix = ("environments", ctx.environment, "overrides", str(res.address))
         locate = Locator(res.document, ctx.config, prefix)
-    scan = _scan(spec, ctx, locate)
+        found = None
+    scan = _scan(spec, ctx, locate, found)
     if scan.fatal:
         return None, scan.errors
     refs = scan.refs
@@ -178,25 +184,7 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
 
 def find_expressions(tree: Any) -> list[tuple[FieldPath, str | None]]:
     """Every (field path, expression text) in a tree; None for an unterminated ``${{``."""
-    found: list[tuple[FieldPath, str | None]] = []
-    _collect(tree, (), found)
-    return found
-
-
-def _collect(tree: Any, path: FieldPath, found: list[tuple[FieldPath, str | None]]) -> None:
-    if isinstance(tree, str):
-        if "${{" in tree:
-            texts = EXPRESSION.findall(tree)
-            found.extend((path, text) for text in texts)
-            if tree.count("${{") > len(texts):
-                found.append((path, None))
-    elif isinstance(tree, dict):
-        for key, value in tree.items():
-            if not isinstance(value, int | float | bool) and value is not None:
-                _collect(value, (*path, key), found)
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            _collect(value, (*path, i), found)
+    return expression_paths(tree)
 
 
 @dataclass
@@ -210,14 +198,20 @@ class _Scan:
     fatal: bool = False
 
 
-def _scan(spec: Any, ctx: Context, locate: Locator) -> _Scan:
-    """Parse every expression, check its variable, and collect resource references."""
+def _scan(
+    spec: Any,
+    ctx: Context,
+    locate: Locator,
+    found: Sequence[tuple[FieldPath, str | None]] | None = None,
+) -> _Scan:
+    """Parse every expression (``found``, or those found in ``spec``), check its variable,
+    and collect resource references."""
     scan = _Scan()
-    for path, text in find_expressions(spec):
-        where: FieldPath = ("spec", *path)
+    for path, text in find_expressions(spec) if found is None else found:
         try:
             expr = _parse(text)
         except ExpressionError as exc:
+            where: FieldPath = ("spec", *path)
             scan.errors.append(
                 SpecError(str(exc), location=locate(where, value=True), field=field_name(where))
             )
@@ -232,6 +226,7 @@ def _scan(spec: Any, ctx: Context, locate: Locator) -> _Scan:
         if expr.name in ctx.sensitive_variables:
             scan.sensitive.add(field_name(path))
         if expr.name not in ctx.config.variables:
+            where = ("spec", *path)
             hint = did_you_mean(expr.name, list(ctx.config.variables))
             hint = hint or "declare it under `variables:` in stackwright.yaml"
             scan.errors.append(

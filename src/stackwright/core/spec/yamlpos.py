@@ -8,47 +8,61 @@ located (1-based line and column) only when an error needs it, which keeps loadi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
-from yaml.constructor import SafeConstructor
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from stackwright.errors import Location, SpecError
+
+if TYPE_CHECKING:
+    import yaml
 
 FieldPath = tuple[str | int, ...]
 Position = tuple[int, int]
 
-_T = "tag:yaml.org,2002:"
-_MERGE = _T + "merge"
-_STR = _T + "str"
+TAG = "tag:yaml.org,2002:"
+MERGE_TAG = TAG + "merge"
+STR_TAG = TAG + "str"
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The safe loader, remembering the tag of each plain scalar it has resolved: resolving
-    runs regexes in Python, and spec files repeat the same keys and values."""
+class LazyNodes:
+    """The text of a file whose trees came from the spec cache: its nodes are composed again
+    only if an error needs a position."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._tags: dict[str, str] = {}
+    def __init__(self, text: str) -> None:
+        self.text = text
 
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is not yaml.ScalarNode:
-            return str(super().resolve(kind, value, implicit))
-        if not implicit[0]:
-            return _STR
-        tag = self._tags.get(value)
-        if tag is None:
-            tag = self._tags[value] = super().resolve(kind, value, implicit)
-        return tag
+    @cached_property
+    def nodes(self) -> list[yaml.Node]:
+        from stackwright.core.spec.yamlparse import compose_nodes
+
+        return compose_nodes(self.text)
 
 
 @dataclass(frozen=True)
 class YamlDocument:
-    """One document of a file: its value tree, and its node tree that knows positions."""
+    """One document of a file: its value tree, and its node tree that knows positions.
+
+    ``index`` is the document's place among the file's composed documents (empty ones
+    included). A document read from the spec cache has no node but ``lazy``, which composes
+    the file again on demand, ``kind_at``, where its ``kind`` key is written (every
+    resource's location), and ``spec_expressions``, the ``${{ }}`` expressions in its
+    ``spec`` (what ``refs.expression_paths`` finds there)."""
 
     file: str
     tree: Any
-    node: yaml.Node = field(repr=False, compare=False)
+    composed: yaml.Node | None = field(default=None, repr=False, compare=False)
+    index: int = 0
+    lazy: LazyNodes | None = field(default=None, repr=False, compare=False)
+    kind_at: Position | None = field(default=None, repr=False, compare=False)
+    spec_expressions: tuple[tuple[FieldPath, str | None], ...] | None = field(
+        default=None, repr=False, compare=False)
+
+    @property
+    def node(self) -> yaml.Node:
+        if self.composed is not None:
+            return self.composed
+        assert self.lazy is not None, "a document has a node or can compose one"
+        return self.lazy.nodes[self.index]
 
     def find(self, path: FieldPath, *, value: bool = False) -> tuple[FieldPath, Position]:
         """The longest prefix of ``path`` written in the document, and where it is written.
@@ -56,15 +70,17 @@ class YamlDocument:
         A mapping entry is located at its key, or at its value when ``value`` is set and the
         whole path is written (an error about the value, not the field); a sequence item at
         the item."""
+        if self.kind_at is not None and path == _KIND and not value:
+            return path, self.kind_at
         node = self.node
-        position = _position(node)
+        position = node_position(node)
         for depth, part in enumerate(path):
             entry = _child(node, part)
             if entry is None:
                 return path[:depth], position
             key_node, node = entry
-            position = _position(key_node)
-        return path, _position(node) if value and path else position
+            position = node_position(key_node)
+        return path, node_position(node) if value and path else position
 
     def location(self, path: FieldPath = (), *, value: bool = False) -> Location:
         """Where ``path`` (or its value) is written, or its nearest written parent."""
@@ -72,124 +88,42 @@ class YamlDocument:
         return Location(self.file, line, col)
 
 
+_KIND: FieldPath = ("kind",)
+
+
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, yaml.Node] | None:
-    """(node to locate, node to descend into) for one step of a path."""
-    if isinstance(node, yaml.SequenceNode):
+    """(node to locate, node to descend into) for one step of a path. (Node kinds are told
+    by their ``id``, so that locating needs no import of the YAML library.)"""
+    if _kind(node) == "sequence":
         if isinstance(part, int) and 0 <= part < len(node.value):
             return node.value[part], node.value[part]
         return None
-    if not isinstance(node, yaml.MappingNode):
+    if _kind(node) != "mapping":
         return None
     found = None
     for key_node, value_node in node.value:
-        if key_node.tag == _MERGE:
-            merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        if key_node.tag == MERGE_TAG:
+            merged = value_node.value if _kind(value_node) == "sequence" else [value_node]
             found = found or next(filter(None, (_child(m, part) for m in merged)), None)
-        elif isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+        elif _kind(key_node) == "scalar" and key_node.value == str(part):
             found = (key_node, value_node)
     return found
 
 
+def _kind(node: yaml.Node) -> str:
+    return str(getattr(node, "id", ""))
+
+
 def field_name(path: FieldPath) -> str:
-    return ".".join(str(p) for p in path)
+    return ".".join(map(str, path))
 
 
 def parse_documents(text: str, file: str) -> tuple[list[YamlDocument], list[SpecError]]:
     """Every non-empty document of ``text``; a syntax error ends the file."""
-    builder = _TreeBuilder(file)
-    documents: list[YamlDocument] = []
-    try:
-        for node in yaml.compose_all(text, Loader=_Loader):
-            tree = builder.build(node)
-            if tree is not None:
-                documents.append(YamlDocument(file, tree, node))
-    except yaml.MarkedYAMLError as exc:
-        builder.errors.append(_syntax_error(exc, file))
-    except yaml.YAMLError as exc:
-        builder.errors.append(SpecError(f"invalid YAML: {exc}", location=Location(file)))
-    except RecursionError:
-        message = "YAML nesting is too deep, or an alias refers to itself"
-        builder.errors.append(SpecError(message, location=Location(file)))
-    return documents, builder.errors
+    from stackwright.core.spec.yamlparse import parse_documents as parse
+
+    return parse(text, file)
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> SpecError:
-    mark = exc.problem_mark or exc.context_mark
-    location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-    problem = exc.problem or exc.context or "cannot be parsed"
-    hint = exc.context if exc.context and exc.problem else None
-    return SpecError(f"invalid YAML: {problem}", location=location, hint=hint)
-
-
-def _position(node: yaml.Node) -> Position:
+def node_position(node: yaml.Node) -> Position:
     return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-class _TreeBuilder:
-    """Turns composed nodes into dicts, lists and scalars."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.errors: list[SpecError] = []
-        self._constructor = SafeConstructor()
-
-    def build(self, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return node.value if node.tag == _STR else self._scalar(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item) for item in node.value]
-        return None  # pragma: no cover - PyYAML has no other node types
-
-    def _mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
-        written: dict[Any, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                continue
-            key = key_node.value if key_node.tag == _STR else self._key(key_node)
-            if key in written:
-                line = written[key].start_mark.line + 1
-                self._error(f"duplicate key {key!r}", key_node, hint=f"first at line {line}")
-            written[key] = key_node
-            out[key] = self.build(value_node)
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                self._merge(out, value_node)
-        return out
-
-    def _merge(self, out: dict[Any, Any], node: yaml.Node) -> None:
-        """Keys written in the mapping win over merged ones."""
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        for source in sources:
-            if not isinstance(source, yaml.MappingNode):
-                self._error("a merge key (<<) takes a mapping or a list of mappings", source)
-                continue
-            for key, value in self._mapping(source).items():
-                out.setdefault(key, value)
-
-    def _key(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            self._error("a mapping key must be a plain value", node)
-            return None
-        return self._scalar(node)
-
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
-        tag = node.tag
-        if tag == _STR or tag == _T + "timestamp":
-            return node.value
-        if tag == _T + "int":
-            return self._constructor.construct_yaml_int(node)
-        if tag == _T + "bool":
-            return self._constructor.construct_yaml_bool(node)
-        if tag == _T + "null":
-            return None
-        if tag == _T + "float":
-            return self._constructor.construct_yaml_float(node)
-        self._error(f"unsupported YAML tag {tag!r}", node, hint="quote the value")
-        return node.value
-
-    def _error(self, message: str, node: yaml.Node, hint: str | None = None) -> None:
-        line, col = _position(node)
-        self.errors.append(SpecError(message, location=Location(self.file, line, col), hint=hint))

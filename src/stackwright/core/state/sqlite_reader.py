@@ -9,14 +9,23 @@ goes through the store. Both decode rows with the same ``RowDecoder``.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stackwright.core.model import Address
 from stackwright.core.state.codec import HEAD_REVISION, RESOURCE_COLUMNS, ResourceRow, RowDecoder
-from stackwright.core.state.crypto import Cipher
 from stackwright.core.state.records import Snapshot
 
+if TYPE_CHECKING:
+    from stackwright.core.state.crypto import Cipher
+
 SQLITE_PREFIX = "sqlite:///"
+_KNOWN = "project, env, "
+assert RESOURCE_COLUMNS.startswith(_KNOWN)
+_COLUMNS = "NULL, NULL, " + RESOURCE_COLUMNS.removeprefix(_KNOWN)
+"""The row's columns, but project and env (known already) as NULL: 10,000 fewer strings to
+build for 5,000 resources."""
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -27,9 +36,12 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def read_snapshot(path: Path, project: str, env: str, cipher: Cipher) -> Snapshot | None:
+def read_snapshot(
+    path: Path, project: str, env: str, cipher: Cipher | Callable[[], Cipher]
+) -> Snapshot | None:
     """The workspace's snapshot, or None when the file is missing or not at the current
-    schema (then the caller opens the store, which creates or migrates it)."""
+    schema (then the caller opens the store, which creates or migrates it). ``cipher`` may be
+    a function that loads the key, called only if a resource holds a sensitive value."""
     if not path.is_file():
         return None
     try:
@@ -46,7 +58,7 @@ def read_snapshot(path: Path, project: str, env: str, cipher: Cipher) -> Snapsho
             "SELECT generation FROM workspaces WHERE project = ? AND env = ?", ws
         ).fetchone()
         rows = conn.execute(
-            f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE project = ? AND env = ?", ws
+            f"SELECT {_COLUMNS} FROM resources WHERE project = ? AND env = ?", ws
         ).fetchall()
     except sqlite3.Error:
         return None
