@@ -9,8 +9,8 @@ import pytest
 
 from stackwright.builtin.files import FILE_KIND, RENDERED
 from stackwright.builtin.templates import render_template
-from stackwright.core.engine import Engine, require_changes_applied
-from stackwright.core.model import Action, Address, Change
+from stackwright.core.engine import ApplyOutcome, Engine, require_changes_applied
+from stackwright.core.model import Action, Address, Change, Plan
 from stackwright.core.values import UNKNOWN
 from stackwright.errors import SpecError, SpecErrors
 
@@ -250,12 +250,11 @@ def _engine(root: Path) -> Engine:
     return Engine(root)
 
 
-def _change(plan: object) -> Change:
-    changes = getattr(plan, "changes")  # noqa: B009 - a Plan
-    return next(c for c in changes if c.address == CONF)
+def _change(plan: Plan) -> Change:
+    return next(c for c in plan.changes if c.address == CONF)
 
 
-def _applied(engine: Engine) -> object:
+def _applied(engine: Engine) -> ApplyOutcome:
     outcome = engine.apply()
     engine.close()
     assert outcome is not None
