@@ -366,17 +366,4 @@ def test_no_password_in_the_project_files(env: Env) -> None:
     files = [p for p in (env.root / ".stackwright").rglob("*") if p.is_file()]
     leaks = [(n, str(path), leak) for n, pw in enumerate(PASSWORDS) for path in files
              for leak in _leaks(path.read_bytes(), pw)]
-    unexplained = [leak for leak in leaks if PLAN_DIFF_LEAK not in leak[2]]
-    secretly(not unexplained, f"passwords in clear: {unexplained}")
-    if leaks:
-        pytest.xfail(f"{len(leaks)} password(s) in the plans the state keeps: {KNOWN_LEAK}")
-
-
-# A bug of the core's planner, not of rotation: an update of the Database makes its URL
-# unknown at plan time, so the Service's `secrets` list differs; the list's FieldDiff is not
-# marked sensitive (only its item `secrets.0.value` is), and the plan stored with the run
-# keeps its `before` (the old URL) in clear. Any change of a Database referenced this way
-# does it. The plan shown by the CLI masks it (checked above).
-PLAN_DIFF_LEAK = b'"before":[{"file":"/run/secrets/db","value":"postgresql://'
-KNOWN_LEAK = ("core/planner.py _leaf_diffs marks a diff of a list sensitive only when the "
-              "list's own path is, not when an item under it is")
+    secretly(not leaks, f"passwords in clear: {leaks}")
