@@ -10,26 +10,20 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.services.helpers import STACKWRIGHT, cli, free_port, get, wait_for
 
 pytestmark = pytest.mark.slow
 
-STACKWRIGHT = str(Path(sys.executable).with_name("stackwright"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 LB_PORT = free_port()
@@ -63,14 +57,8 @@ settings:
 """
 
 
-def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([STACKWRIGHT, "-C", str(root), *args], capture_output=True,
-                          text=True, timeout=180)
 
 
-def get(url: str, timeout: float = 2.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return str(resp.read().decode().strip())
 
 
 def running(project: str) -> list[str]:
@@ -81,13 +69,6 @@ def running(project: str) -> list[str]:
     return sorted(done.stdout.split())
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def answers() -> bool:

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.integration.services.helpers import free_port, get
 
 from stackwright.core.engine import ApplyOutcome, Engine
 from stackwright.core.kinds import Kind
@@ -30,10 +31,6 @@ WEB = Address("Service", "web")
 EDGE = Address("LoadBalancer", "edge")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 LB_PORT, METRICS_PORT = free_port(), free_port()
@@ -99,9 +96,6 @@ def outputs(root: Path) -> dict[str, dict[str, object]]:
         engine.close()
 
 
-def get(url: str, timeout: float = 2.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return str(resp.read().decode().strip())
 
 
 def containers(project: str) -> list[str]:

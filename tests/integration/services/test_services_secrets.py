@@ -11,28 +11,21 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import hvac
 import pytest
+from tests.integration.services.helpers import STACKWRIGHT, cli, free_port, get, wait_for
 
 pytestmark = pytest.mark.slow
 
-STACKWRIGHT = str(Path(sys.executable).with_name("stackwright"))
 PLANTED = "planted-Xq7-never-in-clear-3318"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 LB_PORT = free_port()
@@ -72,18 +65,8 @@ spec:
 """
 
 
-def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([STACKWRIGHT, "-C", str(root), *args], capture_output=True,
-                          text=True, timeout=180)
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def replicas(project: str) -> list[str]:
@@ -244,9 +227,6 @@ def test_rotation_rolls_the_service_without_failed_requests(env: Env) -> None:
     assert "secret.rotated" in events and "service.rolled_for_secret" in events
 
 
-def get(url: str, timeout: float = 2.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return str(resp.read().decode().strip())
 
 
 def _version(env: Env) -> int:
