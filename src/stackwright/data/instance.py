@@ -29,6 +29,7 @@ from stackwright.data.image import ensure_data_image
 from stackwright.data.spec import InstanceSpec
 from stackwright.errors import PermanentError
 from stackwright.local import labels_for, object_name, podman_for
+from stackwright.ports import free_port
 from stackwright.tools._proc import NotFoundError, PortInUseError, ToolError
 from stackwright.tools.podman import (
     ContainerSpec,
@@ -59,11 +60,6 @@ def port_is_free(port: int, host: str = HOST) -> bool:
             return False
     return True
 
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def port_taken(port: int) -> PermanentError:

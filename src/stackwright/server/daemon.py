@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from stackwright import __version__
 from stackwright.errors import StackwrightError, TargetError
+from stackwright.ports import free_port
 from stackwright.server.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -70,12 +70,6 @@ def exclusive(run: RunDir) -> Iterator[None]:
         handle.close()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
                secrets: bool = True, controllers: bool = True) -> None:
@@ -84,6 +78,7 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
 
     from stackwright.server.app import PlatformContext, create_platform_app
     from stackwright.server.controllers import ControllerHost
+    from stackwright.server.http import uvicorn_config
 
     run = RunDir.of(engine.root, engine.environment)
     with exclusive(run), open(run.log_file, "a") as log_stream:
@@ -93,8 +88,8 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
         host_ = ControllerHost(engine, log) if controllers else None
         ctx = PlatformContext(engine=engine, started=time.time(), pid=os.getpid(),
                               api=f"http://{host}:{port}", secrets=store, controllers=host_)
-        config = uvicorn.Config(create_platform_app(ctx), host=host, port=port, http="h11",
-                                lifespan="off", log_level="warning")
+        config = uvicorn_config(create_platform_app(ctx), host, port,
+                                idle_timeout=_idle_timeout(engine))
         server = uvicorn.Server(config)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -129,6 +124,18 @@ def _wait_started(server: Any, thread: threading.Thread, host: str, port: int) -
             raise DaemonError(f"the API did not start on {host}:{port}",
                               hint="is the port taken? see daemon.log")
         time.sleep(0.02)
+
+
+def _idle_timeout(engine: Engine) -> float:
+    """``settings.server.idleTimeout`` (seconds an idle keep-alive connection is kept)."""
+    from stackwright.server.http import DEFAULT_IDLE_TIMEOUT
+
+    value = (engine.config.settings.get("server") or {}).get("idleTimeout", DEFAULT_IDLE_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise DaemonError(f"stackwright.yaml: settings.server.idleTimeout: {value!r} is not a "
+                          "number of seconds above 0",
+                          hint=f"leave it out for the default, {DEFAULT_IDLE_TIMEOUT:g}")
+    return float(value)
 
 
 def _open_secrets(engine: Engine, run: RunDir) -> Any:

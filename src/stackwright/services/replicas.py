@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stackwright.errors import PermanentError
+from stackwright.ports import free_port
 from stackwright.services.identity import Identity
 from stackwright.services.secretrefs import Delivery
 from stackwright.services.spec import ServiceSpec
@@ -73,11 +73,6 @@ def container_spec(
         init=True,  # so a server as PID 1 gets SIGTERM and stops promptly
     )
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_replica(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 from pathlib import Path
 
@@ -248,3 +249,23 @@ def test_audit_failure_fails_the_request(tmp_path: Path) -> None:
             assert client.sys.read_health_status(method="GET").status_code == 501
     finally:
         store.close()
+
+
+def test_idle_keep_alive_connection_is_kept(vault_server: VaultServer) -> None:
+    """A pooled connection idle for longer than uvicorn's default 5 s is still served.
+
+    With that default the server closed idle connections after 5 s, and a client reusing one
+    at that moment saw "Remote end closed connection without response" (seen in CI).
+    """
+    conn = http.client.HTTPConnection(vault_server.url.removeprefix("http://"), timeout=10)
+    try:
+        for pause in (0.0, 6.5):
+            time.sleep(pause)
+            conn.request("GET", "/v1/sys/health")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 501  # not initialized
+            assert response.getheader("connection", "").lower() != "close"
+        assert conn.sock is not None  # the same socket answered both
+    finally:
+        conn.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,8 +11,10 @@ from dataclasses import dataclass
 import uvicorn
 
 from stackwright.errors import SecretsError
+from stackwright.ports import free_port
 from stackwright.secrets.api.app import create_vault_app
 from stackwright.secrets.store import SecretsStore
+from stackwright.server.http import uvicorn_config
 
 
 @dataclass(frozen=True)
@@ -26,24 +27,10 @@ class RunningServer:
         return f"http://{self.host}:{self.port}"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serve(store: SecretsStore, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
     """Run the API until the block ends; ``port=0`` picks a free port."""
-    config = uvicorn.Config(
-        create_vault_app(store),
-        host=host,
-        port=port or free_port(host),
-        http="h11",  # accepts Vault's LIST method
-        lifespan="off",
-        log_level="warning",
-    )
+    config = uvicorn_config(create_vault_app(store), host, port or free_port(host))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="secrets-api", daemon=True)
     thread.start()
