@@ -146,7 +146,7 @@ def _confirm(opts: Options, verb: str) -> Any:
 
 def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
            parallelism: int, lock_timeout: float, refresh: bool = True,
-           emit: bool = True) -> None:
+           emit: bool = True, cancel: Any = None) -> None:
     """Plan or load, confirm, execute and report. With ``emit`` off, JSON mode prints
     nothing (a caller such as `up` prints its own document) but failures still raise."""
     from stackwright.cli.render import ProgressPrinter, render_plan, render_result, result_to_json
@@ -164,11 +164,11 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
     on_event = (lambda e: None) if opts.json else ProgressPrinter(out)
     outcome = eng.apply(saved, destroy=destroy, parallelism=parallelism,
                         lock_timeout=lock_timeout, confirm=confirm, on_event=on_event,
-                        refresh=refresh)
+                        refresh=refresh, cancel=cancel)
     eng.close()
     if outcome is None:
         if opts.json:
-            emit_json({"ok": False, "cancelled": True})
+            emit_json({"ok": False, "cancelled": True}, opts.out)
         else:
             out.line(f"{verb.capitalize()} cancelled.")
         raise typer.Exit(1)
@@ -176,7 +176,7 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
         if emit:
             emit_json({"ok": outcome.result.ok, "serial": outcome.serial,
                        "plan": plan_to_json(outcome.plan),
-                       "result": result_to_json(outcome.result)})
+                       "result": result_to_json(outcome.result)}, opts.out)
     elif not outcome.plan.has_changes:
         render_plan(outcome.plan, out)
     else:

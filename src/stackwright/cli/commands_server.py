@@ -111,26 +111,74 @@ def up(
 
 def down(
     ctx: typer.Context,
-    timeout: Annotated[float, typer.Option(help="Seconds before SIGKILL.")] = 15.0,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds to wait for the daemon to exit before SIGKILL.")] = 15.0,
+    daemon_only: Annotated[bool, typer.Option(
+        "--daemon-only", help="Stop only the daemon; what it runs keeps running.")] = False,
+    lock_timeout: Annotated[float, typer.Option(
+        help="Seconds to wait for another writer (an apply) to finish.")] = 60.0,
 ) -> None:
-    """Stop the daemon. Resources and data stay as they are (use destroy to remove them)."""
+    """Stop the daemon and what it runs for this project and environment (service replicas,
+    databases, caches, load balancers). Recorded state, volumes and data stay; `up` starts
+    them again; `destroy` removes them."""
     opts = _options(ctx)
+    run(opts, lambda: _down(opts, timeout, daemon_only, lock_timeout))
 
-    def body() -> None:
-        rundir = _run_dir(opts)
-        info = rundir.read_info()
-        stopped = None
-        if info is not None:
-            stopped = int(info["pid"])
-            _stop(stopped, timeout)
-            rundir.info_file.unlink(missing_ok=True)
+
+def _down(opts: Options, timeout: float, daemon_only: bool, lock_timeout: float) -> None:
+    from stackwright.errors import TargetError
+
+    out = printer(opts)
+    stopped = _stop_daemon(opts, timeout)
+    if not opts.json:
+        out.line(f"Stopped the daemon (pid {stopped})." if stopped else "No daemon was running.")
+    outcome = None if daemon_only else _suspend(opts, lock_timeout)
+    suspended = [str(a) for a in outcome.stopped] if outcome else []
+    failed = {str(a): e for a, e in sorted(outcome.failed.items())} if outcome else {}
+    if opts.json:
+        doc: dict[str, Any] = {"ok": not failed, "stopped": stopped, "suspended": suspended}
+        emit_json({**doc, "failed": failed} if failed else doc)
+        if failed:
+            raise typer.Exit(1)
+    elif outcome is not None:
+        out.line(f"Stopped {len(suspended)} component(s); recorded state, volumes and data "
+                 "are kept (`stackwright up` starts them again).")
+    if failed:
+        lines = "\n  ".join(f"{a}: {e}" for a, e in failed.items())
+        raise TargetError(f"could not stop {len(failed)} component(s):\n  {lines}",
+                          hint="the others were stopped; fix the cause and run down again")
+
+
+def _stop_daemon(opts: Options, timeout: float) -> int | None:
+    """Stop this environment's daemon first (its controllers would restart what is stopped);
+    its pid, or None when none was running."""
+    rundir = _run_dir(opts)
+    info = rundir.read_info()
+    if info is None:
+        return None
+    pid = int(info["pid"])
+    _stop(pid, timeout)
+    rundir.info_file.unlink(missing_ok=True)
+    return pid
+
+
+def _suspend(opts: Options, lock_timeout: float) -> Any:
+    """Every component's driver stops what runs, dependents first (see Engine.suspend)."""
+    eng = engine(opts)
+    out = printer(opts)
+
+    def show(event: Any) -> None:
         if opts.json:
-            emit_json({"ok": True, "stopped": stopped})
+            return
+        if event.error is None:
+            out.line(f"  {out.paint('■', 'yellow')} {event.address} stopped")
         else:
-            text = f"Stopped the daemon (pid {stopped})." if stopped else "No daemon was running."
-            printer(opts).line(text)
+            out.line(f"  {out.paint('✗', 'red')} {event.address}: {event.error}")
 
-    run(opts, body)
+    try:
+        return eng.suspend(lock_timeout=lock_timeout, on_event=show)
+    finally:
+        eng.close()
 
 
 def _stop(pid: int, timeout: float) -> None:

@@ -45,10 +45,22 @@ class Options:
     variables: dict[str, str] = field(default_factory=dict)
     output: str = "text"
     color: str = "auto"
+    # Where the command writes; None is the process's own stdout/stderr. The daemon runs a
+    # command handed to it by the CLI (stackwright.server.cli_runs) with streams of its own.
+    stdout: Any = None
+    stderr: Any = None
 
     @property
     def json(self) -> bool:
         return self.output == "json"
+
+    @property
+    def out(self) -> Any:
+        return self.stdout or sys.stdout
+
+    @property
+    def err(self) -> Any:
+        return self.stderr or sys.stderr
 
 
 def _options(ctx: typer.Context) -> Options:
@@ -100,19 +112,19 @@ def engine(opts: Options) -> Any:
 
 
 def printer(opts: Options, stream: Any = None) -> Printer:
-    return Printer(stream or sys.stdout, opts.color)
+    return Printer(stream or opts.out, opts.color)
 
 
-def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+def emit_json(doc: Any, stream: Any = None) -> None:
+    (stream or sys.stdout).write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def fail(opts: Options, exc: StackwrightError) -> NoReturn:
     if opts.json:
         errors = [str(e) for e in exc.errors] if isinstance(exc, SpecErrors) else [str(exc)]
-        emit_json({"ok": False, "error": type(exc).__name__, "errors": errors})
+        emit_json({"ok": False, "error": type(exc).__name__, "errors": errors}, opts.out)
     else:
-        err = Printer(sys.stderr, opts.color)
+        err = Printer(opts.err, opts.color)
         label = err.paint("Error:", "red", "bold")
         if isinstance(exc, SpecErrors):
             err.line(f"{label} {exc.message}")

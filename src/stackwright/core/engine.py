@@ -7,8 +7,9 @@ lazily, so commands that need no state (validate, graph, schema) never touch it.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,7 @@ from stackwright.errors import (
     PlanError,
     SpecError,
     SpecErrors,
+    StackwrightError,
     StalePlanError,
     StateError,
     TargetError,
@@ -55,6 +57,24 @@ class ApplyOutcome:
     plan: Plan
     result: ApplyResult
     serial: int
+
+
+@dataclass(frozen=True)
+class Suspended:
+    """One resource :meth:`Engine.suspend` stopped (``error`` None) or failed to stop."""
+
+    address: Address
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SuspendOutcome:
+    stopped: tuple[Address, ...] = ()
+    failed: Mapping[Address, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
 
 
 class Engine:
@@ -251,8 +271,10 @@ class Engine:
         confirm: Callable[[Plan], bool] | None = None,
         on_event: Callable[[Event], None] = lambda e: None,
         refresh: bool = True,
+        cancel: threading.Event | None = None,
     ) -> ApplyOutcome | None:
-        """Plan (or take a saved plan), confirm, execute. None when not confirmed."""
+        """Plan (or take a saved plan), confirm, execute. None when not confirmed. Setting
+        ``cancel`` stops starting actions; those in flight finish and are recorded."""
         who = actor()
         operation = "destroy" if destroy or (plan is not None and plan.destroy) else "apply"
         with self.store.lock(self.name, self.environment, operation=operation,
@@ -269,7 +291,7 @@ class Engine:
                 return ApplyOutcome(plan, ApplyResult(), 0)
             if confirm is not None and not confirm(plan):
                 return None
-            return self._execute(plan, snapshot, who, parallelism, on_event)
+            return self._execute(plan, snapshot, who, parallelism, on_event, cancel)
 
     def _check_saved(self, plan: Plan, generation: int) -> None:
         if (plan.project, plan.environment) != (self.name, self.environment):
@@ -292,6 +314,7 @@ class Engine:
         who: str,
         parallelism: int,
         on_event: Callable[[Event], None],
+        cancel: threading.Event | None = None,
     ) -> ApplyOutcome:
         # The executor is imported by the commands that apply, not by plan.
         from stackwright.core.executor import Event, ExecutionContext, execute
@@ -310,6 +333,8 @@ class Engine:
             parallelism=parallelism,
             on_event=on_event,
         )
+        if cancel is not None:
+            ctx.cancelled = cancel
         result = execute(plan.changes, ctx)
         status = "ok" if result.ok else ("interrupted" if result.interrupted else "failed")
         summary = {**result.counts, "failed": len(result.failed), "skipped": len(result.skipped),
@@ -317,6 +342,69 @@ class Engine:
         self.store.finish_run(self.name, self.environment, serial, status=status,
                               summary=summary)
         return ApplyOutcome(plan, result, serial)
+
+    # -- suspending -----------------------------------------------------------------------
+    def suspend(
+        self,
+        *,
+        lock_timeout: float = 0.0,
+        parallelism: int = 10,
+        on_event: Callable[[Suspended], None] = lambda e: None,
+    ) -> SuspendOutcome:
+        """Stop what runs for the recorded resources (each driver's ``suspend``), deleting
+        nothing: dependents first, as destroy goes, each wave in parallel. Records are left
+        as they are, so the next apply sees the stopped objects as drift and starts them. A
+        driver's failure is reported with its address; the others are still stopped."""
+        if self._no_state() or not self.snapshot().resources:
+            return SuspendOutcome()
+        who = actor()
+        with self.store.lock(self.name, self.environment, operation="suspend",
+                             timeout=lock_timeout, who=who):
+            recorded = self.snapshot().resources
+            outcome = self._suspend_all(recorded, parallelism, on_event)
+            self.store.audit_append(self._audit_event(who, "resources.suspend", {
+                "suspended": [str(a) for a in outcome.stopped],
+                "failed": sorted(str(a) for a in outcome.failed)}))
+        return outcome
+
+    def _no_state(self) -> bool:
+        """True when the state is a SQLite file that does not exist (nothing was applied);
+        reading it through the store would create it."""
+        from stackwright.core.state.sqlite_reader import sqlite_path
+
+        path = sqlite_path(self.state_url)
+        return path is not None and not path.is_file()
+
+    def _suspend_all(self, recorded: Mapping[Address, Recorded], parallelism: int,
+                     on_event: Callable[[Suspended], None]) -> SuspendOutcome:
+        from concurrent.futures import ThreadPoolExecutor
+
+        kinds = self.kind_map(recorded)
+        drivers = {name: kind.driver(self.config.target) for name, kind in kinds.items()}
+
+        def one(address: Address) -> Suspended | None:
+            try:
+                done = drivers[address.kind].suspend(self.driver_context(address),
+                                                     recorded[address])
+            except Exception as exc:  # reported with its address; the others go on
+                text = str(exc) if isinstance(exc, StackwrightError) else (
+                    f"{type(exc).__name__}: {exc}")
+                return Suspended(address, text)
+            return Suspended(address) if done else None
+
+        stopped: list[Address] = []
+        failed: dict[Address, str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+            for wave in suspend_waves(recorded):
+                for result in pool.map(one, wave):
+                    if result is None:
+                        continue
+                    on_event(result)
+                    if result.error is None:
+                        stopped.append(result.address)
+                    else:
+                        failed[result.address] = result.error
+        return SuspendOutcome(tuple(stopped), failed)
 
     # -- import, outputs, graph ------------------------------------------------------------
     def import_resource(self, address: Address, object_id: str, lock_timeout: float = 0.0
@@ -401,6 +489,20 @@ class _StoreRecorder:
         return self.engine._audit_event(self.who, f"resource.{change.action.value}", data)
 
 
+def suspend_waves(recorded: Mapping[Address, Recorded]) -> list[list[Address]]:
+    """The recorded resources in waves, dependents before what they depend on: a resource is
+    in the wave after the last of its dependents (pure; each wave sorted by address)."""
+    graph = ResourceGraph.build({a: r.depends_on for a, r in recorded.items()})
+    dependents = graph.dependents()
+    wave: dict[Address, int] = {}
+    for address in reversed(graph.order()):
+        wave[address] = 1 + max((wave[d] for d in dependents[address]), default=-1)
+    waves: list[list[Address]] = [[] for _ in range(max(wave.values(), default=-1) + 1)]
+    for address in sorted(wave):
+        waves[wave[address]].append(address)
+    return waves
+
+
 def require_changes_applied(outcome: ApplyOutcome) -> None:
     """Raise an ApplyError summarising failures, if any."""
     result = outcome.result
@@ -415,4 +517,5 @@ def require_changes_applied(outcome: ApplyOutcome) -> None:
                      hint="fix the cause and run apply again; finished work is recorded")
 
 
-__all__ = ["ApplyOutcome", "Engine", "actor", "require_changes_applied"]
+__all__ = ["ApplyOutcome", "Engine", "SuspendOutcome", "Suspended", "actor",
+           "require_changes_applied", "suspend_waves"]

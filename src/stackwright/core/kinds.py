@@ -84,6 +84,13 @@ class Driver(abc.ABC):
 
         raise PermanentError(f"{type(self).__name__} cannot import existing objects")
 
+    def suspend(self, ctx: DriverContext, recorded: Recorded) -> bool:
+        """Stop what runs for this resource without deleting it or its data (``stackwright
+        down``); True if something was stopped. The record is left as it is: the next apply
+        observes the stopped object as drift and starts it again. Kinds with nothing that
+        runs (files, images, networks, volumes) keep this default, which does nothing."""
+        return False
+
 
 class Kind:
     """A kind of resource. Subclass, set the class attributes, register the instance.

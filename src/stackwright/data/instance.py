@@ -223,6 +223,23 @@ class InstanceDriver(Driver, abc.ABC):
             ctx.log(f"keeping volume {volume} and its data"
                     + ("" if spec.volume else " (set deleteData: true to delete it)"))
 
+    def suspend(self, ctx: DriverContext, recorded: Recorded) -> bool:
+        """Stop the container (podman then leaves it stopped); the volume and its data stay,
+        and the next apply starts it again (it observes ``running: false``)."""
+        name = _container(recorded)
+        if not name:
+            return False
+        podman = podman_for(ctx)
+        try:
+            info = podman.container_inspect(name)
+        except NotFoundError:
+            return False
+        if not info.running and info.status != "restarting":
+            return False
+        ctx.log(f"stopping {name}")
+        podman.container_stop(name)
+        return True
+
     # Steps
 
     def _start(self, ctx: DriverContext, spec: InstanceSpec, prior: Recorded | None) -> Applied:

@@ -77,6 +77,7 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
     import uvicorn
 
     from stackwright.server.app import PlatformContext, create_platform_app
+    from stackwright.server.cli_socket import CliSocket
     from stackwright.server.controllers import ControllerHost
     from stackwright.server.http import uvicorn_config
 
@@ -96,17 +97,25 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
             signal.signal(sig, lambda *_: stop.set())
         thread = threading.Thread(target=server.run, name="api", daemon=True)
         thread.start()
+        cli: CliSocket | None = None
         try:
             _wait_started(server, thread, host, port)
-            run.write_info({"pid": ctx.pid, "api": ctx.api, "version": __version__,
+            cli = CliSocket(engine, run.root, log)
+            cli.start()
+            run.write_info({"pid": ctx.pid, "api": ctx.api, "cli_socket": str(cli.path),
+                            "version": __version__,
                             "project": engine.name, "environment": engine.environment,
                             "started_at": datetime.now(UTC).isoformat(timespec="seconds")})
             log("daemon.started", pid=ctx.pid, api=ctx.api, secrets=store is not None)
+            threading.Thread(target=_warm_up, args=(engine, log), name="warm-up",
+                             daemon=True).start()
             if host_ is not None:
                 host_.start()
             while not stop.wait(0.5) and thread.is_alive():
                 pass
         finally:
+            if cli is not None:
+                cli.close()
             if host_ is not None:
                 host_.shutdown()
             server.should_exit = True
@@ -115,6 +124,21 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
             if store is not None:
                 store.close()
             log("daemon.stopped", pid=ctx.pid)
+
+
+def _warm_up(engine: Engine, log: JsonLog) -> None:
+    """Import what a handed-off apply needs and load the kinds, so that the first one does
+    not pay for it (cli.served)."""
+    try:
+        import stackwright.cli.commands_core
+        import stackwright.cli.render
+        import stackwright.core.planfile
+        import stackwright.core.state.store  # noqa: F401
+
+        for name in engine.kinds.names():
+            engine.kinds.get(name)
+    except Exception as exc:  # only a missed optimisation: the hand-off imports on demand
+        log("daemon.warm_up_failed", level="warning", error=repr(exc))
 
 
 def _wait_started(server: Any, thread: threading.Thread, host: str, port: int) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,6 +11,7 @@ from typing import Any, ClassVar
 from stackwright.core.kinds import Driver, DriverContext, Kind
 from stackwright.core.model import Applied, Observed, Recorded
 from stackwright.errors import PermanentError
+from stackwright.ports import MAX_SOCKET_PATH, socket_dir
 from stackwright.services.identity import Identity, identity
 from stackwright.services.routes import BackendEntry, LbEntry, RouteTable, ServiceEntry, run_dir
 from stackwright.services.spec import LoadBalancerSpec
@@ -30,8 +28,6 @@ from stackwright.tools.haproxy import (
     Timeouts,
     render_config,
 )
-
-_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 
 
 class LoadBalancerKind(Kind):
@@ -69,26 +65,6 @@ class LoadBalancerKind(Kind):
 
 def state_dir(ctx: DriverContext, name: str) -> Path:
     return run_dir(ctx.project_dir, ctx.environment) / "haproxy" / name
-
-
-def socket_dir(directory: Path) -> Path:
-    """Where HAProxy binds its unix sockets: ``directory``, or when that path is too long
-    for a socket (108 bytes), a short symlink to it in $XDG_RUNTIME_DIR or the temp dir."""
-    if len(str(directory / "master.sock")) <= _MAX_SOCKET_PATH:
-        return directory
-    target = directory.resolve()
-    digest = hashlib.sha256(str(target).encode()).hexdigest()[:16]
-    link = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"sw-{digest}"
-    if link.is_symlink() and Path(os.readlink(link)) == target:
-        return link
-    if link.is_symlink():
-        link.unlink()
-    elif link.exists():
-        raise PermanentError(f"{link} exists and is not Stackwright's socket link",
-                             hint="remove it, or set XDG_RUNTIME_DIR to another directory")
-    target.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(target, target_is_directory=True)
-    return link
 
 
 def process_for(directory: Path) -> HaproxyProcess:
@@ -176,6 +152,16 @@ class LocalLoadBalancerDriver(Driver):
             sockets.unlink(missing_ok=True)
         shutil.rmtree(directory, ignore_errors=True)
 
+    def suspend(self, ctx: DriverContext, recorded: Recorded) -> bool:
+        """Soft-stop HAProxy (current requests finish), keeping its directory and its entry
+        in the route table; the next apply (or the daemon) starts it with the routes then."""
+        process = process_for(state_dir(ctx, recorded.address.name))
+        if not process.running():
+            return False
+        ctx.log(f"stopping haproxy (pid {process.pid()})")
+        process.stop()
+        return True
+
     def _apply(self, ctx: DriverContext, ident: Identity, inputs: Mapping[str, Any],
                before: LoadBalancerSpec | None) -> Applied:
         spec = LoadBalancerSpec.model_validate(dict(inputs))
@@ -210,7 +196,7 @@ def _urls(spec: LoadBalancerSpec) -> dict[str, Any]:
 
 
 def _check_socket_path(path: Path) -> None:
-    if len(str(path)) > _MAX_SOCKET_PATH:
+    if len(str(path)) > MAX_SOCKET_PATH:
         raise PermanentError(f"the HAProxy socket path {path} is too long for a unix socket",
                              hint="move the project to a shorter path")
 

@@ -26,6 +26,8 @@ from stackwright.services.spec import ServiceSpec, seconds
 from stackwright.services.traffic import ServiceTraffic, Target
 from stackwright.tools.podman import Podman
 
+STATE_CHECK_EVERY = 0.5  # seconds between asking podman whether a starting replica still runs
+
 
 @dataclass(frozen=True)
 class ReplicaFact:
@@ -149,38 +151,35 @@ class Rollout:
     def _start_healthy(self, indexes: Sequence[int]) -> list[Replica]:
         started: list[Replica] = []
         try:
-            self._start_all(indexes, started)
-            self._await_healthy(started)
+            self._start_checked(indexes, started)
             self._publish(started)
         except BaseException:
             self._retire(started, drain=False)
             raise
         return started
 
-    def _start_all(self, indexes: Sequence[int], started: list[Replica]) -> None:
-        """Start the replicas in parallel (podman run takes ~0.5 s each); every one that
-        started is in ``started`` even when another failed, so the caller removes it."""
-        def one(i: int) -> Replica:
+    def _start_checked(self, indexes: Sequence[int], started: list[Replica]) -> None:
+        """Start the replicas in parallel (podman run takes ~0.5 s each), each checked for
+        health as soon as it runs; every one that started is in ``started`` even when another
+        failed, so the caller removes it."""
+        timeout = seconds(self.spec.rollout.healthTimeout)
+
+        def one(i: int) -> tuple[Replica, health.HealthResult]:
             self.log(f"starting replica {i} of revision {self.revision}")
             replica = start_replica(self.podman, self.ident, self.spec, self.revision, i,
                                     self.delivery)
             started.append(replica)
-            return replica
+            return replica, self._wait_one(replica, timeout)
 
         with ThreadPoolExecutor(max_workers=max(1, min(len(indexes), 8))) as pool:
             futures = [pool.submit(one, i) for i in indexes]
+        started.sort(key=lambda r: r.index)
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]  # type: ignore[misc]
-        started.sort(key=lambda r: r.index)
-
-    def _await_healthy(self, started: Sequence[Replica]) -> None:
-        timeout = seconds(self.spec.rollout.healthTimeout)
-        with ThreadPoolExecutor(max_workers=max(1, len(started))) as pool:
-            results = list(pool.map(lambda r: self._wait_one(r, timeout), started))
-        failed = [(r, res) for r, res in zip(started, results, strict=True) if not res.ok]
+        failed = [(r, res) for r, res in (f.result() for f in futures) if not res.ok]
         if failed:
-            replica, res = failed[0]
+            replica, res = min(failed, key=lambda pair: pair[0].index)
             raise RolloutFailed(
                 f"replica {replica.name} of revision {self.revision} was not healthy within "
                 f"{self.spec.rollout.healthTimeout}: {res.detail}\n"
@@ -191,14 +190,19 @@ class Rollout:
         hc = self.spec.healthCheck
         interval = min(seconds(hc.interval), 1.0) if hc else 0.2
         deadline = time.monotonic() + timeout
+        looked = time.monotonic()
         while True:
             res = self.probe(replica)
             if res.ok or time.monotonic() > deadline:
                 return res
-            state = self.podman.probe(["container", "inspect", "--format",
-                                       "{{.State.Running}}", replica.name]).stdout.strip()
-            if state != "true":
-                return health.HealthResult(False, f"{res.detail}; the container exited")
+            # Whether the container still runs costs a podman process: ask at most twice a
+            # second, not after every failed check (a replica starting fails its first few).
+            if time.monotonic() - looked >= STATE_CHECK_EVERY:
+                looked = time.monotonic()
+                state = self.podman.probe(["container", "inspect", "--format",
+                                           "{{.State.Running}}", replica.name]).stdout.strip()
+                if state != "true":
+                    return health.HealthResult(False, f"{res.detail}; the container exited")
             time.sleep(min(interval, 0.25))
 
     def _publish(self, replicas: Sequence[Replica]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,7 +13,12 @@ from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
 from stackwright.core.model import Applied, Observed, Recorded
 from stackwright.errors import PermanentError
 from stackwright.services.identity import Identity, identity
-from stackwright.services.replicas import Replica, list_replicas, preflight
+from stackwright.services.replicas import (
+    LABEL_SERVICE,
+    Replica,
+    list_replicas,
+    preflight,
+)
 from stackwright.services.rollout import Rollout, remove_all
 from stackwright.services.routes import RouteTable, run_dir
 from stackwright.services.secretrefs import deliver, forget, tmpfs_root
@@ -20,6 +26,7 @@ from stackwright.services.spec import ServiceSpec, config_hash, revision_of
 from stackwright.tools.podman import Podman, PodmanSettings
 
 REVISIONS_KEPT = 20
+STOP_SECONDS = 10  # SIGTERM, then SIGKILL (replicas run with an init: they stop at once)
 
 
 class ServiceKind(Kind):
@@ -101,13 +108,29 @@ class LocalServiceDriver(Driver):
         remove_all(podman, _table(ctx), ident.id, list_replicas(podman, ident), ctx.log)
         forget(ctx, ident)
 
+    def suspend(self, ctx: DriverContext, recorded: Recorded) -> bool:
+        """``podman stop`` every running replica, keeping the containers; the next apply
+        (or the daemon's repair) replaces them, as it does any replica that is not running."""
+        ident = identity(ctx, recorded.address.name)
+        podman = podman_for(ctx)
+        names = [c.name for c in podman.container_list({LABEL_SERVICE: ident.id},
+                                                       stopped=False)]
+        if names:
+            ctx.log("stopping " + ", ".join(names))
+            podman.call(["stop", "--time", str(STOP_SECONDS), *names],
+                        f"stop of the replicas of {recorded.address}",
+                        timeout=STOP_SECONDS + 60)
+        return bool(names)
+
     def _converge(self, ctx: DriverContext, ident: Identity, inputs: Mapping[str, Any],
                   history: list[Any]) -> Applied:
         spec = ServiceSpec.model_validate(dict(inputs))
         revision = revision_of(spec)
         podman = podman_for(ctx)
-        preflight(podman, spec)
-        seen = list_replicas(podman, ident)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # two podman calls at once
+            checked = pool.submit(preflight, podman, spec)
+            seen = list_replicas(podman, ident)
+            checked.result()
         delivery = deliver(ctx, ident, revision, spec.secrets)
         rollout = Rollout(podman, ident, spec, revision, _table(ctx), ctx.log, delivery)
         try:

@@ -1,9 +1,10 @@
 """HAProxy: a pure config renderer, the master-worker process, and the runtime API client.
 
 The config comes from typed frontends and backends (:func:`render_config`); a
-:class:`HaproxyProcess` runs ``haproxy -W -S`` under a state dir, validates every config with
-``haproxy -c`` before it is used and reloads without dropping connections; a
-:class:`HaproxyRuntime` talks to the stats socket (``show stat``, weights, drain).
+:class:`HaproxyProcess` runs ``haproxy -W -S`` under a state dir (a first start lets haproxy
+check its config as it starts), checks every reload's config with ``haproxy -c`` first and
+reloads without dropping connections; a :class:`HaproxyRuntime` talks to the stats socket
+(``show stat``, weights, drain).
 """
 
 from __future__ import annotations
@@ -347,18 +348,27 @@ class HaproxyProcess:
         return candidate
 
     def start(self, config: str, *, timeout: float = 10.0) -> None:
-        """Validate and start; returns once a worker serves, raises with haproxy's log if not."""
+        """Start; returns once a worker serves, raises with haproxy's log if not.
+
+        haproxy checks the config itself as it starts (no separate ``haproxy -c``, which
+        costs a process start); when it exits during start, the config is checked to say
+        precisely what it rejected."""
         if self.running():
             raise PermanentError(f"haproxy already runs from {self.state_dir}",
                                  hint="reload it or stop it first")
-        self.validate(config).replace(self.config_path)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(config)
         self.master_socket.unlink(missing_ok=True)
         argv = [self.binary, "-W", "-S", f"{self.master_socket},mode,600",
                 "-f", str(self.config_path), "-p", str(self.pid_file)]
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, start_new_session=True)
-        self._await(lambda procs: any(p.type == "worker" for p in procs), timeout, "start")
+        try:
+            self._await(lambda procs: any(p.type == "worker" for p in procs), timeout, "start")
+        except ToolError:
+            self.validate(config)  # raises "haproxy config is invalid: <its alerts>"
+            raise
 
     def reload(self, config: str, *, timeout: float = 10.0) -> None:
         """Validate, then reload without dropping connections (the master re-executes)."""
@@ -404,7 +414,8 @@ class HaproxyProcess:
         return next(p for p in self.processes() if p.type == "master")
 
     def _await(self, done: Callable[[list[ProcEntry]], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise ToolError(f"haproxy exited during {what}: {self._log_tail()}",
@@ -414,7 +425,7 @@ class HaproxyProcess:
                     return
             except (TemporaryError, StopIteration):
                 pass
-            time.sleep(0.05)
+            time.sleep(0.01 if time.monotonic() - started < 1.0 else 0.05)
         raise TemporaryError(f"haproxy did not finish its {what} in {timeout}s",
                              delay=2.0, hint=f"see {self.log_path}")
 

@@ -309,9 +309,10 @@ def test_daemon_rotates_on_schedule_and_rolls_the_service(env: Env) -> None:
         env.write("  rotation: 2\n  rotatePasswordEvery: 2s")
         env.apply()
 
-        def rotated() -> bool:
-            now = env.recorded()
-            return now["slot"] != before["slot"] and now.get("retiring") is None
+        def rotated() -> bool:  # by the controller, on schedule (the apply itself may
+            now = env.recorded()  # rotate first, the schedule being already overdue)
+            return (now["slot"] != before["slot"] and now.get("retiring") is None
+                    and "database.retired" in _daemon_events(env, after="database.rotated"))
         wait_for("a rotation by the daemon, the service rolled and the old slot retired",
                  rotated)
         env.write("  rotation: 2\n  rotatePasswordEvery: 1h")  # no more rotations
@@ -339,6 +340,16 @@ def test_daemon_rotates_on_schedule_and_rolls_the_service(env: Env) -> None:
     figures = {name: [line.get("seconds") for line in lines if line.get("event") == name]
                for name in ("database.rotated", "service.rolled_for_database")}
     print(f"\nrotation figures (s): {figures}; probe logins {probe.logins}, failures 0")
+
+
+def _daemon_events(env: Env, after: str | None = None) -> list[str]:
+    """The events of the daemon's log, in order; with ``after``, those after its first one."""
+    log = env.root / ".stackwright" / "run" / "dev" / "daemon.log"
+    events = [str(json.loads(line).get("event")) for line in log.read_text().splitlines()
+              if line.startswith("{")] if log.exists() else []
+    if after is not None:
+        events = events[events.index(after) + 1:] if after in events else []
+    return events
 
 
 def _leaks(data: bytes, password: str) -> list[bytes]:

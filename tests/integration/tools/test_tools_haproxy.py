@@ -130,6 +130,16 @@ def test_invalid_config_is_rejected_and_old_one_keeps_serving(proxy: Proxy) -> N
     assert http_get(proxy.url)[0] == 200
 
 
+def test_invalid_config_at_start_says_what_haproxy_rejected(
+        proxy: Proxy, tmp_path: Path) -> None:
+    bad = render_config(proxy.config).replace("balance roundrobin", "balance nonsense")
+    other = HaproxyProcess(tmp_path / "other")
+    with pytest.raises(ToolError, match="invalid") as err:
+        other.start(bad)
+    assert "balance only supports" in str(err.value)
+    assert not other.running()
+
+
 def test_prometheus_exporter(proxy: Proxy) -> None:
     http_get(proxy.url)
     status, body = http_get(proxy.metrics_url)

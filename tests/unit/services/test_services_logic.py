@@ -171,7 +171,7 @@ def test_documented_example_validates(kind: object) -> None:
 
 
 def test_socket_dir_is_the_state_dir_or_a_short_link_to_it(tmp_path: Path) -> None:
-    from stackwright.services.loadbalancer import socket_dir
+    from stackwright.ports import socket_dir
 
     short = tmp_path / "lb"
     assert socket_dir(short) == short
