@@ -14,7 +14,7 @@ APT_PACKAGES ?= podman runc haproxy postgresql redis-server restic busybox-stati
 
 .PHONY: setup up down test test-quick bench lint clean-venv
 
-setup: .make/apt .make/venv
+setup: .make/apt .make/venv .make/bytecode
 
 .make/apt: Makefile
 	@mkdir -p .make
@@ -31,6 +31,12 @@ setup: .make/apt .make/venv
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null
 	@$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# Compiled bytecode for the package, as an install writes it: every CLI process would
+# otherwise compile the sources it imports again (PYTHONDONTWRITEBYTECODE=1 on some hosts).
+.make/bytecode: .make/venv $(shell find src -name '*.py')
+	@$(PY) -m compileall -q src >/dev/null
 	@touch $@
 
 up: setup
@@ -55,7 +61,7 @@ down: setup
 test: setup
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-test-quick: .make/venv
+test-quick: .make/venv .make/bytecode
 	$(PY) -m pytest -m "not slow" -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: setup

@@ -128,6 +128,10 @@ class Rollout:
         self._retire([by_name[n] for n in plan.scale_down], drain=True)
         return sorted(new, key=lambda r: r.index)
 
+    def discard(self, replicas: Sequence[Replica]) -> None:
+        """Remove replicas this rollout does not serve (out of HAProxy, then gone)."""
+        self._retire([r for r in replicas if r.name not in self.serving], drain=False)
+
     def _roll(self, new: list[Replica], old: list[Replica], indexes: list[int]) -> list[Replica]:
         desired, r = self.spec.replicas, self.spec.rollout
         dead = [o for o in old if not o.running]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ from stackwright.services.rollout import Rollout, remove_all
 from stackwright.services.routes import RouteTable, run_dir
 from stackwright.services.secretrefs import deliver, forget, tmpfs_root
 from stackwright.services.spec import ServiceSpec, config_hash, revision_of
+from stackwright.tools._proc import NameInUseError
 from stackwright.tools.podman import Podman, PodmanSettings
 
 REVISIONS_KEPT = 20
@@ -127,21 +128,51 @@ class LocalServiceDriver(Driver):
         spec = ServiceSpec.model_validate(dict(inputs))
         revision = revision_of(spec)
         podman = podman_for(ctx)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # two podman calls at once
+        table = _table(ctx)
+        fresh = not history and table.service(ident.id) is None
+        with ThreadPoolExecutor(max_workers=2) as pool:  # podman calls side by side
             checked = pool.submit(preflight, podman, spec)
-            seen = list_replicas(podman, ident)
-            checked.result()
-        delivery = deliver(ctx, ident, revision, spec.secrets)
-        rollout = Rollout(podman, ident, spec, revision, _table(ctx), ctx.log, delivery)
-        try:
-            serving = rollout.run(seen)
-        finally:
-            _forget_unused(ctx, podman, ident)
+            listed = pool.submit(list_replicas, podman, ident)
+            if not fresh:
+                checked.result()
+            delivery = deliver(ctx, ident, revision, spec.secrets)
+            rollout = Rollout(podman, ident, spec, revision, table, ctx.log, delivery)
+            try:
+                serving = (_create(rollout, checked, listed) if fresh
+                           else rollout.run(listed.result()))
+            finally:
+                _forget_unused(ctx, podman, ident)
         if len(serving) < spec.replicas:
             raise PermanentError(f"only {len(serving)} of {spec.replicas} replicas serve")
         return Applied(id=ident.id, outputs={
             "endpoints": _endpoints(spec, serving), "revision": revision,
             "replicas": len(serving), "revisions": _history(history, spec, revision)})
+
+
+def _create(rollout: Rollout, checked: Future[None], listed: Future[list[Replica]]
+            ) -> list[Replica]:
+    """A service with no record and no route entry: its replicas are started at once, while
+    podman is asked (beside them) whether the image and networks exist and whether
+    containers of the service survived a lost record. Such containers are adopted if they
+    hold a replica's name (the start stops at the name, and the service converges with
+    them as an update does), or removed once the new replicas serve."""
+    try:
+        serving = rollout.run([])
+    except NameInUseError:
+        checked.result()
+        rollout.log("containers of this service exist already: converging with them")
+        return rollout.run(list_replicas(rollout.podman, rollout.ident))
+    except Exception:
+        checked.result()  # a missing image or network says so better than podman run did
+        raise
+    checked.result()
+    mine = {r.name for r in serving}
+    left = [r for r in listed.result() if r.name not in mine]
+    if left:
+        rollout.log("removing containers left by a lost record: "
+                    + ", ".join(r.name for r in left))
+        rollout.discard(left)
+    return serving
 
 
 def reconcile_service(ctx: DriverContext, name: str, inputs: Mapping[str, Any],

@@ -49,6 +49,10 @@ class PortInUseError(ToolError):
         self.port = port
 
 
+class NameInUseError(ToolError):
+    """A container (or other object) of that name already exists."""
+
+
 class ToolTimeoutError(TemporaryError):
     """A tool did not finish in time."""
 

@@ -129,6 +129,9 @@ def _global(cfg: HaproxyConfig) -> str:
         "stats timeout 30s",
         f"maxconn {cfg.maxconn}",
         f"hard-stop-after {cfg.timeouts.hard_stop_after}",
+        # HAProxy's own HTTP client (Lua, OCSP updates) is not used: without this it loads
+        # and parses every system CA certificate at each start and reload (~30 ms here).
+        "httpclient.ssl.verify none",
     ]
     return _section("global", [*lines, *([] if cfg.reuseport else ["noreuseport"])])
 

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackwright.tools import podman_facts as facts
-from stackwright.tools._proc import Completed, LineSink, NotFoundError, ToolError, run, stream
+from stackwright.tools._proc import (
+    Completed,
+    LineSink,
+    NameInUseError,
+    NotFoundError,
+    ToolError,
+    run,
+    stream,
+)
 
 LABEL_PROJECT = "dev.stackwright.project"
 LABEL_ENV = "dev.stackwright.env"
@@ -336,6 +344,8 @@ class Podman:
             args = run_args(spec)
             args[2:2] = self._ulimit_args()
             return self.call(args, f"run of container {spec.name}").stdout.strip()
+        except NameInUseError:
+            raise  # the container of that name is another one: it is not ours to remove
         except ToolError:
             # podman creates the container before it fails to start it (a taken port).
             self.probe(["rm", "--force", "--ignore", spec.name])

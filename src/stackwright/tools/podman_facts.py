@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from stackwright.tools._proc import NotFoundError, PortInUseError, ToolError
+from stackwright.tools._proc import NameInUseError, NotFoundError, PortInUseError, ToolError
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -214,6 +214,7 @@ def parse_volume_inspect(text: str) -> list[VolumeInfo]:
 
 
 _PORT_IN_USE = re.compile(r"listen \w+ ([\d.:\[\]a-f]*?):(\d+): bind: address already in use")
+_NAME_IN_USE = re.compile(r'name "[^"]*" is already in use')
 _NOT_FOUND = (
     (re.compile(r"network not found|unable to find network"), "network",
      "create the network first"),
@@ -237,6 +238,9 @@ def classify_failure(argv: Sequence[str], stderr: str, what: str) -> ToolError:
             argv=argv, stderr=stderr,
             hint=f"choose another host port than {number}, or stop what listens on it",
         )
+    if _NAME_IN_USE.search(stderr):
+        return NameInUseError(message, argv=argv, stderr=stderr,
+                              hint="remove that container, or let apply adopt it")
     for pattern, kind, hint in _NOT_FOUND:
         if pattern.search(stderr.lower()):
             return NotFoundError(message, argv=argv, stderr=stderr,

@@ -28,6 +28,7 @@ global
     stats timeout 30s
     maxconn 4096
     hard-stop-after 30s
+    httpclient.ssl.verify none
     noreuseport
 
 defaults
