@@ -185,6 +185,32 @@ def test_killed_replica_is_replaced_by_the_daemon(daemon: Daemon, project_root: 
     assert cli(project_root, "plan", "--detailed-exitcode").returncode == 0
 
 
+def test_unhealthy_replica_is_replaced_although_it_runs(daemon: Daemon,
+                                                        project_root: Path) -> None:
+    project = project_of(project_root)
+    before = running(project)
+    assert len(before) == 2
+
+    def repairs() -> int:
+        return [e["event"] for e in daemon.log_events()].count("service.repaired")
+
+    done = repairs()
+    with Load() as load:
+        subprocess.run(["podman", "--runtime", "runc", "exec", before[0], "rm", "/www/healthz"],
+                       check=True, capture_output=True)
+        took = wait_for("the unhealthy replica replaced", lambda: len(running(project)) == 2
+                        and before[0] not in running(project), 30)
+        wait_for("the repair recorded", lambda: repairs() > done, 30)
+        time.sleep(0.5)
+    assert before[1] in running(project)
+    assert load.failures == [], load.failures[:3]
+    started = [e for e in daemon.log_events() if e["event"] == "service.repair_started"]
+    assert "health checks in a row" in str(started[-1]["reason"]), started[-1]
+    assert "GET http://127.0.0.1:" in str(started[-1]["reason"])
+    assert answers() and cli(project_root, "plan", "--detailed-exitcode").returncode == 0
+    print(f"unhealthy replica replaced in {took:.2f}s")
+
+
 def test_killed_haproxy_is_restarted(daemon: Daemon, project_root: Path) -> None:
     pid_file = project_root / ".stackwright" / "run" / "dev" / "haproxy" / "edge" / "haproxy.pid"
     pid = int(pid_file.read_text().split()[0])
