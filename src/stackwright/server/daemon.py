@@ -129,6 +129,7 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
 def _warm_up(engine: Engine, log: JsonLog) -> None:
     """Import what a handed-off apply needs and load the kinds, so that the first one does
     not pay for it (cli.served)."""
+    started = time.monotonic()
     try:
         import stackwright.cli.commands_core
         import stackwright.cli.render
@@ -139,6 +140,8 @@ def _warm_up(engine: Engine, log: JsonLog) -> None:
             engine.kinds.get(name)
     except Exception as exc:  # only a missed optimisation: the hand-off imports on demand
         log("daemon.warm_up_failed", level="warning", error=repr(exc))
+    else:
+        log("daemon.warmed_up", seconds=round(time.monotonic() - started, 3))
 
 
 def _wait_started(server: Any, thread: threading.Thread, host: str, port: int) -> None:

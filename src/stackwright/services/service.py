@@ -131,14 +131,13 @@ class LocalServiceDriver(Driver):
         table = _table(ctx)
         fresh = not history and table.service(ident.id) is None
         with ThreadPoolExecutor(max_workers=2) as pool:  # podman calls side by side
-            checked = pool.submit(preflight, podman, spec)
             listed = pool.submit(list_replicas, podman, ident)
             if not fresh:
-                checked.result()
+                pool.submit(preflight, podman, spec).result()
             delivery = deliver(ctx, ident, revision, spec.secrets)
             rollout = Rollout(podman, ident, spec, revision, table, ctx.log, delivery)
             try:
-                serving = (_create(rollout, checked, listed) if fresh
+                serving = (_create(rollout, spec, listed) if fresh
                            else rollout.run(listed.result()))
             finally:
                 _forget_unused(ctx, podman, ident)
@@ -149,23 +148,21 @@ class LocalServiceDriver(Driver):
             "replicas": len(serving), "revisions": _history(history, spec, revision)})
 
 
-def _create(rollout: Rollout, checked: Future[None], listed: Future[list[Replica]]
+def _create(rollout: Rollout, spec: ServiceSpec, listed: Future[list[Replica]]
             ) -> list[Replica]:
-    """A service with no record and no route entry: its replicas are started at once, while
-    podman is asked (beside them) whether the image and networks exist and whether
-    containers of the service survived a lost record. Such containers are adopted if they
-    hold a replica's name (the start stops at the name, and the service converges with
-    them as an update does), or removed once the new replicas serve."""
+    """A service with no record and no route entry: its replicas start at once, while podman
+    is asked beside them whether containers of the service survived a lost record. Those
+    are adopted if they hold a replica's name (the start stops at the name, and the service
+    converges with them as an update does), or removed once the new replicas serve. The
+    image and networks are checked only when a start failed, to say what is missing."""
     try:
         serving = rollout.run([])
     except NameInUseError:
-        checked.result()
         rollout.log("containers of this service exist already: converging with them")
         return rollout.run(list_replicas(rollout.podman, rollout.ident))
     except Exception:
-        checked.result()  # a missing image or network says so better than podman run did
+        preflight(rollout.podman, spec)  # a missing image or network, said plainly
         raise
-    checked.result()
     mine = {r.name for r in serving}
     left = [r for r in listed.result() if r.name not in mine]
     if left:

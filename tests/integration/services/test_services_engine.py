@@ -264,3 +264,9 @@ def test_taken_port_and_missing_network_fail_clearly(
     assert "network(s) nowhere do not exist" in outcome.result.failed[WEB]
     assert containers(project) == []
     assert apply(project_root, destroy=True).result.ok
+    missing = "localhost/stackwright/never-built:0"
+    write(project_root, missing, 2)
+    outcome = apply(project_root)
+    assert f"image {missing} does not exist" in outcome.result.failed[WEB]
+    assert containers(project) == []
+    assert apply(project_root, destroy=True).result.ok
