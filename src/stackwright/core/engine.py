@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from stackwright.core.graph import ResourceGraph
 from stackwright.core.kinds import DriverContext, Kind, get_kind, kind_registry
 from stackwright.core.model import Action, Address, Change, Observed, Plan, Recorded, Status
-from stackwright.core.planner import RendersSources, detect_drift, plan_changes
+from stackwright.core.planner import INTERRUPTED, RendersSources, detect_drift, plan_changes
 from stackwright.errors import (
     ApplyError,
     PlanError,
@@ -203,7 +203,29 @@ class Engine:
 
     def plan(self, *, destroy: bool = False, refresh: bool = True, parallelism: int = 10) -> Plan:
         snapshot = self.snapshot()
-        return self._plan_from(snapshot, destroy=destroy, refresh=refresh, parallelism=parallelism)
+        plan = self._plan_from(snapshot, destroy=destroy, refresh=refresh,
+                               parallelism=parallelism)
+        return self._busy(plan)
+
+    def _busy(self, plan: Plan) -> Plan:
+        """A plan made without the lock sees the resources another writer is changing at
+        that moment (an apply, a daemon's repair) as left half-done: say who is changing
+        them rather than that an apply was interrupted."""
+        unfinished = set(INTERRUPTED.values())
+        if not any(c.reason in unfinished for c in plan.changes):
+            return plan
+        from stackwright.core.state.locks import is_stale
+
+        holder = self.store.current_lock(self.name, self.environment)
+        if holder is None or is_stale(holder):
+            return plan
+        verbs = {text: status.value.lower() for status, text in INTERRUPTED.items()}
+        changes = tuple(
+            replace(c, reason=f"{holder.holder} is {verbs[c.reason]} it right now "
+                              f"({holder.operation}, pid {holder.pid}, "
+                              f"since {holder.created_at})")
+            if c.reason in unfinished else c for c in plan.changes)
+        return replace(plan, changes=changes)
 
     def _plan_from(
         self, snapshot: Snapshot, *, destroy: bool, refresh: bool, parallelism: int

@@ -37,7 +37,7 @@ from stackwright.core.values import (
 )
 from stackwright.errors import PlanError, SpecError
 
-_INTERRUPTED = {
+INTERRUPTED = {
     Status.CREATING: "a previous apply was interrupted while creating it",
     Status.UPDATING: "a previous apply was interrupted while updating it",
     Status.DELETING: "a previous apply was interrupted while deleting it",
@@ -260,7 +260,7 @@ class _Planner:
             return change(Action.CREATE)
         prior_id = ref.recorded.id
         if ref.gone:
-            reason = _INTERRUPTED.get(ref.recorded.status, "it no longer exists")
+            reason = INTERRUPTED.get(ref.recorded.status, "it no longer exists")
             return change(Action.CREATE, reason=reason)
         before = dict(ref.inputs)
         diffs = _changes(kind, before, after, ref, sensitive,
@@ -275,7 +275,7 @@ class _Planner:
             reason = ", ".join(f"spec.{f}" for f in sorted(forcing)) + " forces replacement"
             return change(Action.REPLACE, before=before, diffs=diffs, reason=reason,
                           prior_id=prior_id)
-        interrupted = _INTERRUPTED.get(ref.recorded.status)
+        interrupted = INTERRUPTED.get(ref.recorded.status)
         if diffs or interrupted:
             return change(Action.UPDATE, before=before, diffs=diffs, reason=interrupted,
                           prior_id=prior_id)
