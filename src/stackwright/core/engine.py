@@ -337,11 +337,14 @@ class Engine:
         parallelism: int,
         on_event: Callable[[Event], None],
         cancel: threading.Event | None = None,
+        operation: str | None = None,
     ) -> ApplyOutcome:
+        """Execute ``plan``, recorded in history as ``operation`` (apply or destroy by
+        default; a daemon's repair says ``repair``)."""
         # The executor is imported by the commands that apply, not by plan.
         from stackwright.core.executor import Event, ExecutionContext, execute
 
-        operation = "destroy" if plan.destroy else "apply"
+        operation = operation or ("destroy" if plan.destroy else "apply")
         serial = self.store.begin_run(self.name, self.environment, operation=operation, actor=who)
         recorder = _StoreRecorder(self, serial, who)
         ctx = ExecutionContext(

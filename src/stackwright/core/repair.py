@@ -37,6 +37,6 @@ def repair(engine: Engine, address: Address, *, who: str, reason: str,
                             sensitive=record.sensitive, prior_id=record.id)
             plan = Plan(project=engine.name, environment=engine.environment, changes=(change,),
                         state_serial=snapshot.generation, state_fingerprint="")
-            return engine._execute(plan, snapshot, who, 1, on_event)
+            return engine._execute(plan, snapshot, who, 1, on_event, operation="repair")
     except LockError:
         return None

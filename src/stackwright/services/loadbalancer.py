@@ -102,12 +102,15 @@ def haproxy_config(spec: LoadBalancerSpec, stats_socket: Path, table: RouteTable
 
 def render(config: HaproxyConfig) -> str:
     """The config text, with retries on another server when a connection fails (a replica
-    that died before its health check noticed must not fail a request)."""
+    that died before its health check noticed must not fail a request), and, for GET, HEAD
+    and OPTIONS, when the server closed without an answer (a replica killed while it held
+    the request)."""
     text = render_config(config)
     head = "defaults\n"
     if head not in text:
         raise PermanentError("unexpected haproxy config layout: no defaults section")
-    return text.replace(head, head + "    retries 3\n    option redispatch 1\n", 1)
+    return text.replace(head, head + "    retries 3\n    option redispatch 1\n"
+                        "    retry-on conn-failure empty-response\n", 1)
 
 
 def _backend(b: BackendEntry, entry: ServiceEntry | None, spec: LoadBalancerSpec,

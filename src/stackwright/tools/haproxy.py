@@ -148,7 +148,10 @@ def _frontend(f: HttpFrontend | TcpFrontend) -> str:
     if isinstance(f, TcpFrontend):
         return _section(f"frontend {f.name}", ["mode tcp", f"bind {f.bind}",
                                                f"default_backend {f.backend}"])
-    lines = ["mode http", f"bind {f.bind}", "option forwardfor"]
+    # Requests HAProxy may send again to another server (with a backend's `retry-on`): only
+    # those that are safe to repeat.
+    lines = ["mode http", f"bind {f.bind}", "option forwardfor",
+             "http-request disable-l7-retry unless { method GET HEAD OPTIONS }"]
     for i, route in enumerate(f.routes):
         conds = []
         if route.host:

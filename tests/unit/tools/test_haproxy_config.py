@@ -43,6 +43,7 @@ frontend web
     mode http
     bind 127.0.0.1:8080
     option forwardfor
+    http-request disable-l7-retry unless { method GET HEAD OPTIONS }
     acl route0_host req.hdr(host),field(1,:) -m str -i api.example.com
     acl route0_path path_beg /v1
     use_backend api if route0_host route0_path
