@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.request
 import uuid
@@ -14,18 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from stackwright.ports import free_port
 from tests.fixtures.cli import Project
 from tests.fixtures.podman_cleanup import free_subnet, remove_images, remove_project_objects
 
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(url: str, method: str = "GET") -> str:

@@ -77,23 +77,20 @@ tokens = sa.Table(
     sa.Column("record_ct", sa.LargeBinary, nullable=False),
 )
 
-db_configs = sa.Table(
-    "secrets_db_configs",
-    metadata,
-    sa.Column("mount", sa.String(128), primary_key=True),
-    sa.Column("name", sa.String(256), primary_key=True),
-    sa.Column("record_ct", sa.LargeBinary, nullable=False),
-    sa.Column("updated_us", sa.BigInteger, nullable=False),
-)
+def _mount_records(name: str) -> sa.Table:
+    """Encrypted records of a secrets engine mount, by name (database configs, roles)."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("mount", sa.String(128), primary_key=True),
+        sa.Column("name", sa.String(256), primary_key=True),
+        sa.Column("record_ct", sa.LargeBinary, nullable=False),
+        sa.Column("updated_us", sa.BigInteger, nullable=False),
+    )
 
-db_roles = sa.Table(
-    "secrets_db_roles",
-    metadata,
-    sa.Column("mount", sa.String(128), primary_key=True),
-    sa.Column("name", sa.String(256), primary_key=True),
-    sa.Column("record_ct", sa.LargeBinary, nullable=False),
-    sa.Column("updated_us", sa.BigInteger, nullable=False),
-)
+
+db_configs = _mount_records("secrets_db_configs")
+db_roles = _mount_records("secrets_db_roles")
 
 leases = sa.Table(
     "secrets_leases",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,13 +9,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from stackwright.ports import free_port  # noqa: F401 - the tests import it from here
+
 STACKWRIGHT = str(Path(sys.executable).with_name("stackwright"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str, timeout: float = 2.0) -> str:

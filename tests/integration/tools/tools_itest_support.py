@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 
+from stackwright.ports import free_port  # noqa: F401 - the tests import it from here
 from stackwright.tools.podman import (
     ContainerSpec,
     HealthCheck,
@@ -13,12 +13,6 @@ from stackwright.tools.podman import (
     PortMapping,
     StackwrightLabels,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
