@@ -150,6 +150,21 @@ def register_commands() -> None:
     commands_state.register(state_app, audit_app, app)
     commands_server.register(app)
     commands_secrets.register(app)
+    register_domain_commands(app)
+
+
+COMMANDS_GROUP = "stackwright.commands"
+
+
+def register_domain_commands(target: typer.Typer) -> None:
+    """Domain packages add their commands through the ``stackwright.commands`` entry-point
+    group: each names a ``register(app: typer.Typer) -> None``. A register function imports
+    only typer at module level and its domain lazily inside each command, so that ``--help``
+    and the core commands do not pay for every domain's imports."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        ep.load()(target)
 
 
 _GLOBAL_WITH_VALUE = {"-C", "--chdir", "--env", "-e", "--state", "--var", "--output", "-o",

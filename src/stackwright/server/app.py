@@ -4,7 +4,7 @@ is on, Vault's API under ``/v1/`` at the same address (so ``VAULT_ADDR`` is the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -26,6 +26,8 @@ class PlatformContext:
     api: str
     secrets: Any = None
     controllers: Any = None  # a ControllerHost, when controllers run
+    log: Any = None  # the daemon's JsonLog
+    components: dict[str, Any] = field(default_factory=dict)  # name -> a started Component
 
 
 def create_platform_app(ctx: PlatformContext) -> FastAPI:
@@ -39,11 +41,25 @@ def create_platform_app(ctx: PlatformContext) -> FastAPI:
     async def status() -> dict[str, Any]:
         return await run_in_threadpool(platform_status, ctx)
 
+    mount_domain_routes(app, ctx)
     if ctx.secrets is not None:
         from stackwright.secrets.api.app import create_vault_app
 
         app.mount("/v1", _strip_prefix(create_vault_app(ctx.secrets)))
     return app
+
+
+ROUTES_GROUP = "stackwright.routes"
+
+
+def mount_domain_routes(app: FastAPI, ctx: PlatformContext) -> None:
+    """Domain packages add API routes through the ``stackwright.routes`` entry-point group:
+    each names a ``mount(app: FastAPI, ctx: PlatformContext) -> None`` that includes its
+    routers, under ``/api/v1/<domain>/``."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ROUTES_GROUP), key=lambda e: e.name):
+        ep.load()(app, ctx)
 
 
 def _strip_prefix(vault: FastAPI) -> Any:
@@ -73,4 +89,5 @@ def platform_status(ctx: PlatformContext) -> dict[str, Any]:
     return {"project": engine.name, "environment": engine.environment, "pid": ctx.pid,
             "api": ctx.api, "uptime_s": round(time.time() - ctx.started, 1),
             "version": __version__, "resources": resources, "secrets": secrets,
-            "controllers": ctx.controllers.status() if ctx.controllers is not None else []}
+            "controllers": ctx.controllers.status() if ctx.controllers is not None else [],
+            "components": {name: c.status() for name, c in ctx.components.items()}}

@@ -78,6 +78,7 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
 
     from stackwright.server.app import PlatformContext, create_platform_app
     from stackwright.server.cli_socket import CliSocket
+    from stackwright.server.components import start_components, stop_components
     from stackwright.server.controllers import ControllerHost
     from stackwright.server.http import uvicorn_config
 
@@ -88,7 +89,8 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
         port = port or free_port(host)
         host_ = ControllerHost(engine, log) if controllers else None
         ctx = PlatformContext(engine=engine, started=time.time(), pid=os.getpid(),
-                              api=f"http://{host}:{port}", secrets=store, controllers=host_)
+                              api=f"http://{host}:{port}", secrets=store, controllers=host_,
+                              log=log)
         config = uvicorn_config(create_platform_app(ctx), host, port,
                                 idle_timeout=_idle_timeout(engine))
         server = uvicorn.Server(config)
@@ -109,6 +111,7 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
             log("daemon.started", pid=ctx.pid, api=ctx.api, secrets=store is not None)
             threading.Thread(target=_warm_up, args=(engine, log), name="warm-up",
                              daemon=True).start()
+            start_components(ctx)
             if host_ is not None:
                 host_.start()
             while not stop.wait(0.5) and thread.is_alive():
@@ -118,6 +121,7 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
                 cli.close()
             if host_ is not None:
                 host_.shutdown()
+            stop_components(ctx)
             server.should_exit = True
             thread.join(timeout=10)
             run.info_file.unlink(missing_ok=True)
