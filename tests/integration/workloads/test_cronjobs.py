@@ -42,7 +42,7 @@ spec: {busybox: {}}
 """
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 40.0) -> None:
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
