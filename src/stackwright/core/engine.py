@@ -172,6 +172,7 @@ class Engine:
             address=address,
             log=log or (lambda line: None),
             settings=self.config.settings,
+            state_url=self.state_url,
         )
 
     # -- observing and planning ------------------------------------------------------------

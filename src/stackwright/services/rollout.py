@@ -128,6 +128,23 @@ class Rollout:
         self._retire([by_name[n] for n in plan.scale_down], drain=True)
         return sorted(new, key=lambda r: r.index)
 
+    def adopt(self, seen: Sequence[Replica]) -> list[Replica]:
+        """Take the running replicas the route table lists as this rollout's serving ones
+        (what :meth:`run` does first; a strategy that works beside them calls it)."""
+        entry = self.table.service(self.ident.id)
+        listed = {s.container for s in entry.servers} if entry else set()
+        self.serving = {r.name: r for r in seen if r.name in listed and r.running}
+        return list(self.serving.values())
+
+    def start_weighted(self, indexes: Sequence[int], weight: int) -> list[Replica]:
+        """Start replicas of the revision, healthy, in HAProxy at ``weight`` (a canary at 0
+        gets no request until its weight is set)."""
+        return self._start_healthy(indexes, weight)
+
+    def retire(self, replicas: Sequence[Replica], *, drain: bool = True) -> None:
+        """Out of HAProxy (drained first), stopped and removed."""
+        self._retire(replicas, drain=drain)
+
     def discard(self, replicas: Sequence[Replica]) -> None:
         """Remove replicas this rollout does not serve (out of HAProxy, then gone)."""
         self._retire([r for r in replicas if r.name not in self.serving], drain=False)
@@ -152,11 +169,11 @@ class Rollout:
 
     # steps
 
-    def _start_healthy(self, indexes: Sequence[int]) -> list[Replica]:
+    def _start_healthy(self, indexes: Sequence[int], weight: int = 100) -> list[Replica]:
         started: list[Replica] = []
         try:
             self._start_checked(indexes, started)
-            self._publish(started)
+            self._publish(started, weight)
         except BaseException:
             self._retire(started, drain=False)
             raise
@@ -209,13 +226,13 @@ class Rollout:
                     return health.HealthResult(False, f"{res.detail}; the container exited")
             time.sleep(min(interval, 0.25))
 
-    def _publish(self, replicas: Sequence[Replica]) -> None:
+    def _publish(self, replicas: Sequence[Replica], weight: int = 100) -> None:
         """Add to every backend and the route table, then wait until HAProxy sees them UP."""
         if not replicas:
             return
         with self.table.locked():
             targets = self.traffic.targets()
-            self.traffic.add(targets, replicas)
+            self.traffic.add(targets, replicas, weight)
             self.serving.update({r.name: r for r in replicas})
             self._write_entry()
         problem = self.traffic.wait_up(targets, replicas,
