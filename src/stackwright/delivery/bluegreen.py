@@ -27,6 +27,7 @@ class BlueGreenRun(RolloutRun):
         self.bg = blue_green
         self.active: list[Replica] = []
         self.preview: list[Replica] = []
+        self.preview_text = ""
 
     def run(self, active: Sequence[Replica], seen: Sequence[Replica]) -> list[Replica]:
         self.active = list(active)
@@ -59,14 +60,14 @@ class BlueGreenRun(RolloutRun):
         port = self.bg.previewPort or (self.spec.ports[0] if self.spec.ports else None)
         urls = [f"http://127.0.0.1:{r.ports[port]}" for r in self.preview
                 if port is not None and port in r.ports]
-        self.note(f"preview: {', '.join(urls) or '(no published port)'}", step=1,
-                  message="preview: " + ", ".join(urls))
+        self.preview_text = "preview: " + (", ".join(urls) or "(no published port)")
+        self.note(self.preview_text, step=1, message=self.preview_text)
 
     def _gate(self) -> None:
         if self.bg.autoPromotion:
             return
         self.note(f"waiting for `stackwright rollout promote {self.ident.name}` to switch",
-                  state="paused", message="waiting for promote")
+                  state="paused", message=f"waiting for promote; {self.preview_text}")
         self.wait(None, gate=True)
 
     def _switch(self, to: Sequence[Replica], away: Sequence[Replica]) -> None:
