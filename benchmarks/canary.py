@@ -149,7 +149,7 @@ class WeightWatch:
 
 def one_run(root: Path, args: argparse.Namespace, lb: int, image: str, n: int) -> dict[str, Any]:
     spec = root / "web.yaml"
-    spec.write_text(SPEC.format(image=image, error_rate=0, page=f"good{n}", lb=lb,
+    spec.write_text(SPEC.format(image=image, error_rate=0, page="good", lb=lb,
                                 replicas=args.replicas, interval=args.interval))
     done = apply(root)
     if done.returncode != 0:
