@@ -173,6 +173,8 @@ def one_run(root: Path, args: argparse.Namespace, lb: int, image: str, n: int) -
         raise SystemExit(f"the bad canary was not rolled back (exit {done.returncode}, "
                          f"window {window}): {done.stdout[-800:]} {done.stderr[-800:]}")
     stats = summarize(load.samples, window)
+    canary = [x for x in load.samples if window[0] <= x.at <= window[1]
+              and (x.body == "bad" or x.outcome == "http 500")]
     exposure = window[1] - window[0]
     floor = 0.10 * args.error_rate * args.rate * args.interval
     log(f"run {n}: exposure {exposure:.2f}s, {stats['failed']} of {stats['requests']} failed")
@@ -181,6 +183,9 @@ def one_run(root: Path, args: argparse.Namespace, lb: int, image: str, n: int) -
             "failed_share": round(stats["failed"] / max(1, stats["requests"]), 4),
             "floor_failed": round(floor, 2), "failed_vs_floor": round(stats["failed"] / floor, 2),
             "expected_at_this_exposure": round(floor * exposure / args.interval, 2),
+            "failures": stats["failures"], "canary_answers": len(canary),
+            "canary_error_share": round(sum(x.outcome == "http 500" for x in canary)
+                                        / max(1, len(canary)), 3),
             "within_target": exposure <= 2 * args.interval}
 
 
