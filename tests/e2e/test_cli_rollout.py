@@ -3,9 +3,8 @@ rollouts themselves, on podman and HAProxy, are in tests/integration/delivery)."
 
 from __future__ import annotations
 
-from tests.fixtures.cli import Project
-
 from stackwright.delivery.records import RolloutStore
+from tests.fixtures.cli import Project
 
 
 def _store(project: Project) -> RolloutStore:

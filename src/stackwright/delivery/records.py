@@ -151,12 +151,17 @@ class RolloutStore:
             return self._get(conn, rollout_id)
 
     def take_command(self, rollout_id: int) -> str | None:
-        """The command the CLI left, cleared (each is acted on once)."""
-        with self._tx(write=True) as conn:
+        """The command the CLI left, cleared (each is acted on once). Looked at with a read
+        (the runner asks four times a second); only a command found takes the write lock."""
+        with self._tx() as conn:
             command = self._get(conn, rollout_id).command
-            if command is not None:
-                self._set(conn, rollout_id, command=None)
-            return command
+        if command is None:
+            return None
+        with self._tx(write=True) as conn:
+            result = conn.execute(sa.update(rollouts).where(
+                rollouts.c.id == rollout_id, rollouts.c.command == command).values(
+                command=None, updated_at=now_iso()))
+            return command if result.rowcount else None
 
     # the CLI
 
