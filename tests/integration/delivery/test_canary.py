@@ -140,18 +140,20 @@ def test_manual_gate_promoted_from_the_cli(project_root: Path, image: str) -> No
     assert new != old and all(n.startswith(new + "-") for n in server_weights(project_root))
 
 
-def test_pause_resume_and_abort_from_the_cli(project_root: Path, image: str) -> None:
+def test_pause_resume_promote_and_abort_from_the_cli(project_root: Path,
+                                                     image: str) -> None:
     stable = revision(project_root)
     write(project_root, image, LB, page="v4", deploy=canary(
-        "{setWeight: 40}, {pause: {duration: 10s}}, {setWeight: 60}, {pause: {duration: 90s}}"))
+        "{setWeight: 40}, {pause: {duration: 5m}}, {setWeight: 60}, {pause: {duration: 5m}}"))
     run = Background(project_root)
     wait_for("step 2", lambda: run.running() and status(project_root).get("step") == 2
              and status(project_root)["stable"] == stable)
     assert cli(project_root, "rollout", "pause", "web").returncode == 0
     wait_for("the pause", lambda: status(project_root)["state"] == "paused")
-    time.sleep(11)  # longer than the step's 10 s: a paused clock does not run
-    assert status(project_root)["step"] == 2
     assert cli(project_root, "rollout", "resume", "web").returncode == 0
+    wait_for("the resume", lambda: status(project_root)["state"] == "progressing")
+    assert status(project_root)["step"] == 2  # a 5-minute pause: still in it
+    assert cli(project_root, "rollout", "promote", "web").returncode == 0
     wait_for("step 4", lambda: status(project_root)["step"] == 4)
     assert round(100 - canary_share(server_weights(project_root), stable)) == 60
     aborted = cli(project_root, "rollout", "abort", "web", "-o", "json")
@@ -159,7 +161,11 @@ def test_pause_resume_and_abort_from_the_cli(project_root: Path, image: str) -> 
     outcome = run.result()
     assert "abort from the CLI" in outcome.result.failed[WEB]
     assert all(n.startswith(stable + "-") for n in server_weights(project_root))
-    assert status(project_root)["state"] == "aborted"
+    doc = status(project_root)
+    assert doc["state"] == "aborted"
+    events = [e["what"] for e in doc["events"]]
+    assert {"paused from the CLI", "resumed from the CLI", "promoted from the CLI"} <= set(
+        events), events
     nothing = cli(project_root, "rollout", "promote", "web")
     assert nothing.returncode != 0 and "aborted" in nothing.stderr
 
