@@ -68,7 +68,7 @@ class RolloutRun:
             return self.rollout.traffic.targets()
 
     def set_weights(self, weights: Mapping[str, int]) -> None:
-        self.rollout.traffic.set_weights(self.targets(), weights)
+        self.rollout.set_weights(weights)
 
     # commands and waiting
 
