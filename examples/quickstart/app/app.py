@@ -3,7 +3,10 @@ Prometheus metrics at /metrics and a health check at /healthz.
 
 Configuration comes from what the platform gives the container: DATABASE_URL and REDIS_URL
 (or, as the quickstart does, files named by /run/secrets/database_url and
-/run/secrets/redis_url), PORT and REVISION. Standard library HTTP server plus psycopg, redis
+/run/secrets/redis_url), PORT and REVISION. For trying canaries (docs/delivery.md):
+ERROR_RATE, the share of requests (0 to 1) answered with 500, and EXTRA_LATENCY_MS, a delay
+added to every answer; neither touches /healthz or /metrics, so a bad revision still passes
+its health check and only analysis can catch it. Standard library HTTP server plus psycopg, redis
 and prometheus-client (Debian's packages).
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +28,8 @@ REQUESTS = Counter("quickstart_requests_total", "HTTP requests", ["path", "code"
 LATENCY = Histogram("quickstart_request_seconds", "HTTP request latency", ["path"])
 REVISION = os.environ.get("REVISION", "dev")
 HOST = socket.gethostname()
+ERROR_RATE = min(1.0, max(0.0, float(os.environ.get("ERROR_RATE", "0") or 0)))
+EXTRA_LATENCY = max(0.0, float(os.environ.get("EXTRA_LATENCY_MS", "0") or 0)) / 1000
 
 
 def setting(name: str) -> str:
@@ -80,6 +86,10 @@ class Handler(BaseHTTPRequestHandler):
             return 200, b"ok\n", "text/plain"
         if path == "/metrics":
             return 200, generate_latest(), CONTENT_TYPE_LATEST
+        if EXTRA_LATENCY:
+            time.sleep(EXTRA_LATENCY)
+        if ERROR_RATE and random.random() < ERROR_RATE:
+            return 500, b'{"error": "injected by ERROR_RATE"}\n', "application/json"
         if path == "/" and method == "GET":
             visits = cache().incr("visits")
             doc = {"visits": visits, "revision": REVISION, "host": HOST}

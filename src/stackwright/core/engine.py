@@ -163,7 +163,8 @@ class Engine:
         return {name: get_kind(self.kinds, name) for name in names}
 
     def driver_context(self, address: Address | None = None,
-                       log: Callable[[str], None] | None = None) -> DriverContext:
+                       log: Callable[[str], None] | None = None,
+                       cancelled: threading.Event | None = None) -> DriverContext:
         return DriverContext(
             project_dir=self.root,
             environment=self.environment,
@@ -172,6 +173,8 @@ class Engine:
             address=address,
             log=log or (lambda line: None),
             settings=self.config.settings,
+            state_url=self.state_url,
+            cancelled=cancelled or threading.Event(),
         )
 
     # -- observing and planning ------------------------------------------------------------
@@ -350,8 +353,10 @@ class Engine:
         ctx = ExecutionContext(
             kinds=self.kind_map(c.address for c in plan.changes),
             recorded=snapshot.resources,
+            # The run's own cancel event, so a long action (a canary) can stop early.
             driver_context=lambda address: self.driver_context(
-                address, lambda line: on_event(Event(address, Action.READ, "log", message=line))
+                address, lambda line: on_event(Event(address, Action.READ, "log", message=line)),
+                ctx.cancelled,
             ),
             recorder=recorder,
             target=self.config.target,

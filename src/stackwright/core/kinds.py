@@ -37,7 +37,8 @@ class DriverContext:
     ``project`` is the project's name and ``address`` the resource being changed (for naming
     and labelling objects; None while observing, where the record names it); ``log`` takes one
     line of progress (build output, command output) for the resource being
-    worked on; ``cancelled`` is set when the run is being stopped.
+    worked on; ``cancelled`` is set when the run is being stopped; ``state_url`` is the state
+    database, for a domain that keeps records of its own there (``core.state.domains``).
     """
 
     project_dir: Path
@@ -48,6 +49,7 @@ class DriverContext:
     log: Callable[[str], None] = lambda line: None
     cancelled: threading.Event = field(default_factory=threading.Event)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    state_url: str = ""
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path)

@@ -115,7 +115,7 @@ def render(config: HaproxyConfig) -> str:
 
 def _backend(b: BackendEntry, entry: ServiceEntry | None, spec: LoadBalancerSpec,
              tcp: bool) -> Backend:
-    servers = tuple(Server(s.name, "127.0.0.1", s.ports[b.port])
+    servers = tuple(Server(s.name, "127.0.0.1", s.ports[b.port], weight=s.weight)
                     for s in (entry.servers if entry else ()) if b.port in s.ports)
     health: HttpCheck | TcpCheck | None = None
     if entry is not None and entry.health.kind != "none":

@@ -90,6 +90,7 @@ class Rollout:
         self.traffic = ServiceTraffic(table, ident.id, checked=spec.healthCheck is not None,
                                       log=log)
         self.serving: dict[str, Replica] = {}  # what the route table lists, by name
+        self.weights: dict[str, int] = {}  # server name -> weight in HAProxy
 
     # observing
 
@@ -114,6 +115,7 @@ class Rollout:
         entry = self.table.service(self.ident.id)
         listed = {s.container: s for s in entry.servers} if entry else {}
         self.serving = {r.name: r for r in seen if r.name in listed and r.running}
+        self.weights = {s.name: s.weight for s in listed.values()}
         by_name = {r.name: r for r in seen}
         self._retire(vanished(listed, by_name), drain=False)
         facts = [ReplicaFact(r.name, r.revision, r.index,
@@ -127,6 +129,24 @@ class Rollout:
         new = self._roll(new, old, list(plan.start))
         self._retire([by_name[n] for n in plan.scale_down], drain=True)
         return sorted(new, key=lambda r: r.index)
+
+    def adopt(self, seen: Sequence[Replica]) -> list[Replica]:
+        """Take the running replicas the route table lists as this rollout's serving ones
+        (what :meth:`run` does first; a strategy that works beside them calls it)."""
+        entry = self.table.service(self.ident.id)
+        listed = {s.container for s in entry.servers} if entry else set()
+        self.serving = {r.name: r for r in seen if r.name in listed and r.running}
+        self.weights = {s.name: s.weight for s in entry.servers} if entry else {}
+        return list(self.serving.values())
+
+    def start_weighted(self, indexes: Sequence[int], weight: int) -> list[Replica]:
+        """Start replicas of the revision, healthy, in HAProxy at ``weight`` (a canary at 0
+        gets no request until its weight is set)."""
+        return self._start_healthy(indexes, weight)
+
+    def retire(self, replicas: Sequence[Replica], *, drain: bool = True) -> None:
+        """Out of HAProxy (drained first), stopped and removed."""
+        self._retire(replicas, drain=drain)
 
     def discard(self, replicas: Sequence[Replica]) -> None:
         """Remove replicas this rollout does not serve (out of HAProxy, then gone)."""
@@ -152,11 +172,11 @@ class Rollout:
 
     # steps
 
-    def _start_healthy(self, indexes: Sequence[int]) -> list[Replica]:
+    def _start_healthy(self, indexes: Sequence[int], weight: int = 100) -> list[Replica]:
         started: list[Replica] = []
         try:
             self._start_checked(indexes, started)
-            self._publish(started)
+            self._publish(started, weight)
         except BaseException:
             self._retire(started, drain=False)
             raise
@@ -209,14 +229,15 @@ class Rollout:
                     return health.HealthResult(False, f"{res.detail}; the container exited")
             time.sleep(min(interval, 0.25))
 
-    def _publish(self, replicas: Sequence[Replica]) -> None:
+    def _publish(self, replicas: Sequence[Replica], weight: int = 100) -> None:
         """Add to every backend and the route table, then wait until HAProxy sees them UP."""
         if not replicas:
             return
         with self.table.locked():
             targets = self.traffic.targets()
-            self.traffic.add(targets, replicas)
+            self.traffic.add(targets, replicas, weight)
             self.serving.update({r.name: r for r in replicas})
+            self.weights.update({r.server: weight for r in replicas})
             self._write_entry()
         problem = self.traffic.wait_up(targets, replicas,
                                        seconds(self.spec.rollout.healthTimeout))
@@ -244,9 +265,18 @@ class Rollout:
         for r in replicas:
             remove(self.podman, r.name)
 
+    def set_weights(self, weights: Mapping[str, int]) -> None:
+        """Server name -> weight in every backend (one runtime-API call per load balancer)
+        and in the route table, so a load balancer started or reloaded meanwhile renders
+        them."""
+        with self.table.locked():
+            self.traffic.set_weights(self.traffic.targets(), weights)
+            self.weights.update(weights)
+            self._write_entry()
+
     def _write_entry(self) -> None:
         self.table.write_service(service_entry(self.ident.id, self.spec, self.revision,
-                                               list(self.serving.values())))
+                                               list(self.serving.values()), self.weights))
 
 
 def vanished(listed: Mapping[str, ServerEntry], seen: Mapping[str, Replica]) -> list[Replica]:
@@ -260,11 +290,13 @@ def vanished(listed: Mapping[str, ServerEntry], seen: Mapping[str, Replica]) -> 
 
 
 def service_entry(service: str, spec: ServiceSpec, revision: str,
-                  serving: Sequence[Replica]) -> ServiceEntry:
+                  serving: Sequence[Replica], weights: Mapping[str, int] | None = None
+                  ) -> ServiceEntry:
     hc = spec.healthCheck
     kind = hc.kind if hc else "none"
     entry_health = HealthEntry(kind, hc.http if hc else None, spec.health_port())
-    servers = tuple(ServerEntry(r.server, r.name, dict(r.ports))
+    weights = weights or {}
+    servers = tuple(ServerEntry(r.server, r.name, dict(r.ports), weights.get(r.server, 100))
                     for r in sorted(serving, key=lambda r: (r.revision, r.index)))
     return ServiceEntry(service, revision, entry_health, servers)
 

@@ -30,6 +30,7 @@ class ServerEntry:
     name: str  # the HAProxy server name: <revision>-<index>
     container: str
     ports: Mapping[int, int] = field(default_factory=dict)  # container port -> host port
+    weight: int = 100  # below 100 during a canary or a blue/green switch, so a reload keeps it
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def service_to_json(entry: ServiceEntry) -> dict[str, Any]:
         "service": entry.service, "revision": entry.revision,
         "health": {"kind": entry.health.kind, "path": entry.health.path,
                    "port": entry.health.port},
-        "servers": [{"name": s.name, "container": s.container,
+        "servers": [{"name": s.name, "container": s.container, "weight": s.weight,
                      "ports": {str(k): v for k, v in s.ports.items()}} for s in entry.servers],
     }
 
@@ -143,7 +144,8 @@ def service_from_json(data: Mapping[str, Any]) -> ServiceEntry:
         health=HealthEntry(str(health.get("kind", "none")), health.get("path"),
                            health.get("port")),
         servers=tuple(ServerEntry(str(s["name"]), str(s["container"]),
-                                  {int(k): int(v) for k, v in (s.get("ports") or {}).items()})
+                                  {int(k): int(v) for k, v in (s.get("ports") or {}).items()},
+                                  int(s.get("weight", 100)))
                       for s in data.get("servers") or ()),
     )
 

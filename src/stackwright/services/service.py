@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from stackwright.core.engine import actor
 from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
 from stackwright.core.model import Applied, Observed, Recorded
+from stackwright.delivery.strategy import roll_out
 from stackwright.errors import PermanentError
 from stackwright.services.identity import Identity, identity
 from stackwright.services.replicas import (
@@ -138,7 +139,7 @@ class LocalServiceDriver(Driver):
             rollout = Rollout(podman, ident, spec, revision, table, ctx.log, delivery)
             try:
                 serving = (_create(rollout, spec, listed) if fresh
-                           else rollout.run(listed.result()))
+                           else roll_out(ctx, rollout, listed.result()))
             finally:
                 _forget_unused(ctx, podman, ident)
         if len(serving) < spec.replicas:

@@ -10,21 +10,14 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from stackwright.core.kinds import SpecModel
+from stackwright.delivery.spec import DeploySpec
+from stackwright.durations import seconds as seconds  # re-exported for the services modules
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
 _MEMORY = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
-# Fields whose change needs new containers; ``replicas``, ``restart`` and ``rollout`` do not.
+# Fields whose change needs new containers; ``replicas``, ``restart``, ``rollout`` and
+# ``deploy`` do not.
 REVISION_FIELDS = ("image", "command", "env", "ports", "resources", "volumes", "networks",
                    "healthCheck")
-
-
-def seconds(text: str) -> float:
-    """``"500ms"``, ``"2s"``, ``"1m"`` or a bare number of seconds, as seconds."""
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise ValueError(f"not a duration: {text!r} (write 500ms, 2s or 1m)")
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
-    return float(match.group(1)) * scale
 
 
 def _duration(value: str) -> str:
@@ -154,6 +147,9 @@ class ServiceSpec(SpecModel):
     healthCheck: HealthCheckSpec | None = None
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "on-failure"
     rollout: Rollout = Field(default_factory=Rollout)
+    deploy: DeploySpec = Field(default_factory=DeploySpec,
+                               description="Strategy for a new revision: rolling (default), "
+                                           "canary or blueGreen (docs/delivery.md).")
     secrets: list[SecretRef] = Field(default_factory=list,
                                      description="Keys of secrets given to every replica.")
 

@@ -7,7 +7,7 @@ No reload: servers are added (``add server``), drained (``state drain``) and del
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +52,10 @@ class ServiceTraffic:
             out.extend(Target(lb.name, runtime, b) for b in backends)
         return out
 
-    def add(self, targets: Sequence[Target], replicas: Sequence[Replica]) -> None:
+    def add(self, targets: Sequence[Target], replicas: Sequence[Replica],
+            weight: int = 100) -> None:
+        """Add the replicas to every backend, ready, at ``weight`` (0: UP but sent nothing,
+        as a canary or a blue/green revision waits)."""
         for t in targets:
             for r in replicas:
                 port = r.ports.get(t.backend.port)
@@ -61,14 +64,16 @@ class ServiceTraffic:
                         f"load balancer {t.lb} routes to port {t.backend.port} of "
                         f"{self.service}, which the service does not publish",
                         hint="add the port to the service's ports")
-                self._add_one(t, r.server, port)
+                self._add_one(t, r.server, port, weight)
 
-    def _add_one(self, t: Target, server: str, port: int) -> None:
+    def _add_one(self, t: Target, server: str, port: int, weight: int) -> None:
         ref = f"{t.backend.backend}/{server}"
         flags = " check inter 1s rise 1 fall 2" if self.checked else ""
-        reply = t.runtime.command(f"add server {ref} 127.0.0.1:{port} weight 100{flags}").strip()
+        reply = t.runtime.command(
+            f"add server {ref} 127.0.0.1:{port} weight {weight}{flags}").strip()
         if reply.lower().startswith("already exists"):
             _expect(t.runtime, f"set server {ref} state maint")
+            _expect(t.runtime, f"set server {ref} weight {weight}")
             _expect(t.runtime, f"set server {ref} addr 127.0.0.1 port {port}", "ip changed",
                     "no need to change", "port changed")
         elif not reply.lower().startswith("new server registered"):
@@ -91,6 +96,33 @@ class ServiceTraffic:
                 return "; ".join(f"{b}/{s} is {_describe(row)} in haproxy"
                                  for (b, s), row in sorted(pending.items()))
             time.sleep(0.1)
+
+    def set_weights(self, targets: Sequence[Target], weights: Mapping[str, int]) -> None:
+        """Server name -> weight in every backend, in one runtime-API call per load balancer
+        (commands joined by ``;`` run back to back, between two requests: an atomic switch)."""
+        by_runtime: dict[int, tuple[Target, list[str]]] = {}
+        for t in targets:
+            commands = [f"set server {t.backend.backend}/{server} weight {w}"
+                        for server, w in sorted(weights.items())]
+            by_runtime.setdefault(id(t.runtime), (t, []))[1].extend(commands)
+        for t, commands in by_runtime.values():
+            reply = self._try(t, ";".join(commands))
+            bad = [ln for ln in reply.splitlines() if ln.strip()]
+            if bad:
+                raise PermanentError(f"haproxy {t.lb} refused a weight change: {bad[0]}")
+
+    def weights(self, targets: Sequence[Target]) -> dict[str, dict[str, int]]:
+        """Backend -> server -> weight as HAProxy reports it now."""
+        out: dict[str, dict[str, int]] = {}
+        for (backend, server), row in self._rows(targets).items():
+            if any(t.backend.backend == backend for t in targets):
+                out.setdefault(backend, {})[server] = row.weight
+        return out
+
+    def stat_rows(self, targets: Sequence[Target]) -> list[StatRow]:
+        """The server rows of the service's backends (for analysis)."""
+        names = {t.backend.backend for t in targets}
+        return [row for (backend, _), row in self._rows(targets).items() if backend in names]
 
     def drain(self, targets: Sequence[Target], replicas: Sequence[Replica]) -> None:
         for t in targets:

@@ -220,6 +220,11 @@ class StatRow:
     address: str
     hrsp_2xx: int
     hrsp_5xx: int
+    hrsp_1xx: int = 0
+    hrsp_3xx: int = 0
+    hrsp_4xx: int = 0
+    hrsp_other: int = 0
+    response_time_ms: int = 0  # rtime: mean over the last 1024 responses
 
 
 def _int(value: str) -> int:
@@ -239,6 +244,9 @@ def parse_show_stat(text: str) -> list[StatRow]:
             total_sessions=_int(r["stot"]), lb_total=_int(r["lbtot"]),
             check_status=r["check_status"], address=r.get("addr") or "",
             hrsp_2xx=_int(r["hrsp_2xx"]), hrsp_5xx=_int(r["hrsp_5xx"]),
+            hrsp_1xx=_int(r.get("hrsp_1xx") or ""), hrsp_3xx=_int(r.get("hrsp_3xx") or ""),
+            hrsp_4xx=_int(r.get("hrsp_4xx") or ""), hrsp_other=_int(r.get("hrsp_other") or ""),
+            response_time_ms=_int(r.get("rtime") or ""),
         )
         for r in reader
     ]

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.fixtures.projects import short_project
 
 from stackwright.tools.images import BuiltImage, app_image, busybox_rootfs_image
-from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
+from stackwright.tools.podman import Podman, PodmanSettings
 
 CONTAINERFILE = """\
 FROM {base}
@@ -56,24 +54,5 @@ def images(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 @pytest.fixture(scope="module")
 def project_root(podman: Podman) -> Iterator[Path]:
     """A short path (HAProxy's unix sockets live under it) with a fresh project name."""
-    root = Path(tempfile.mkdtemp(prefix="sw", dir="/tmp"))
-    name = f"s{uuid.uuid4().hex[:6]}"
-    (root / "stackwright.yaml").write_text(f"project: {name}\nenvironments: {{dev: {{}}}}\n")
-    keys = root.parent / f"{root.name}-keys"
-    old = os.environ.get("STACKWRIGHT_KEY_DIR")
-    os.environ["STACKWRIGHT_KEY_DIR"] = str(keys)
-    try:
+    with short_project(podman, "s", "sw") as root:
         yield root
-    finally:
-        if old is None:
-            os.environ.pop("STACKWRIGHT_KEY_DIR", None)
-        else:
-            os.environ["STACKWRIGHT_KEY_DIR"] = old
-        podman.remove_labelled(StackwrightLabels(project=name).as_dict())
-        for pid_file in root.glob(".stackwright/run/*/haproxy/*/haproxy.pid"):
-            try:
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(keys, ignore_errors=True)

@@ -18,6 +18,7 @@ from stackwright.services.routes import (
     RouteTable,
     ServerEntry,
     ServiceEntry,
+    service_from_json,
 )
 from stackwright.services.service import SERVICE_KIND, _history
 from stackwright.services.spec import LoadBalancerSpec, ServiceSpec, revision_of, seconds
@@ -181,3 +182,19 @@ def test_socket_dir_is_the_state_dir_or_a_short_link_to_it(tmp_path: Path) -> No
     assert link.resolve() == deep.resolve() and deep.is_dir()
     assert socket_dir(deep) == link, "the same link is reused"
     link.unlink()
+
+
+def test_a_canary_weight_survives_a_load_balancer_reload(tmp_path: Path) -> None:
+    """Weights set during a canary are in the route table, so a config rendered meanwhile
+    (an LB started or reloaded) keeps them; a table written before weights reads 100."""
+    table = RouteTable(tmp_path)
+    table.write_service(ServiceEntry("svc-a", "new", HealthEntry("http", "/healthz", 8080), (
+        ServerEntry("new-1", "c1", {8080: 41001}, weight=2),
+        ServerEntry("old-1", "c2", {8080: 41002}, weight=9))))
+    lb = LoadBalancerSpec.model_validate({
+        "http": {"port": 8000, "routes": [{"service": "svc-a", "port": 8080}]}})
+    text = render(haproxy_config(lb, tmp_path / "stats.sock", table))
+    assert "server new-1 127.0.0.1:41001 weight 2" in text
+    assert "server old-1 127.0.0.1:41002 weight 9" in text
+    assert service_from_json({"service": "s", "servers": [
+        {"name": "a-1", "container": "c", "ports": {}}]}).servers[0].weight == 100
