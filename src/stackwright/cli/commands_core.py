@@ -194,6 +194,10 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
     elif not outcome.plan.has_changes:
         render_plan(outcome.plan, out)
     else:
+        if confirm is None and saved is None:  # --yes showed no plan: show what checks said
+            from stackwright.cli.render import render_checks
+
+            render_checks(outcome.plan, out)
         out.line()
         render_result(outcome.result, out, "Destroy" if destroy else "Apply")
     if not outcome.result.ok:

@@ -80,7 +80,7 @@ def report_findings(opts: Any, findings: list[Finding], notes: list[str], sarif:
         if str(sarif) == "-":
             sys.stdout.write(text + "\n")
             return 1 if failing else 0
-        sarif.write_text(text + "\n")
+        (sarif if sarif.is_absolute() else opts.chdir / sarif).write_text(text + "\n")
     if opts.json:
         emit_json({"ok": not failing, "what": what, "fail_on": fail_on,
                    "findings": [f.to_json() for f in findings], "notes": notes,
