@@ -108,7 +108,8 @@ def run_sbom(opts: Any, image: str, out_file: Path | None, osv: Path | None,
     if out_file is not None:
         target = out_file if out_file.is_absolute() else opts.chdir / out_file
         target.write_text(json.dumps(doc, indent=2) + "\n")
-    findings = match(packages, load_feed(osv), ref) if osv is not None else []
+    feed = None if osv is None else (osv if osv.is_absolute() else opts.chdir / osv)
+    findings = match(packages, load_feed(feed), ref) if feed is not None else []
     level = fail_on or _environment_fail_on(opts) or "high"
     if osv is not None or sarif is not None:
         counts = {"packages": len(packages)}
