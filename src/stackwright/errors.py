@@ -24,6 +24,7 @@ specific class; SDK and subprocess errors are translated at the boundary with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class StackwrightError(Exception):
@@ -113,7 +114,7 @@ class PlanRefusedError(PlanError):
     """A mandatory plan check denies the plan; nothing was changed. ``plan`` carries the
     plan with its check results, to show them."""
 
-    def __init__(self, message: str, *, plan: object = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, plan: Any = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.plan = plan
 

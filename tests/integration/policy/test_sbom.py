@@ -10,9 +10,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from stackwright.policy.sarif import SCHEMA_PATH
 from tests.fixtures.cli import Project
 from tests.fixtures.podman_cleanup import remove_images
+
+from stackwright.policy.sarif import SCHEMA_PATH
 
 pytestmark = pytest.mark.slow
 
