@@ -13,17 +13,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackwright.core.checks import PlanCheckInput
 from stackwright.core.model import Action, Address, CheckResult, Declared, Enforcement
 from stackwright.errors import Location
 from stackwright.policy import library
-from stackwright.policy.kind import POLICY_KIND, PolicySpec, read_rego
 from stackwright.policy.rego import Compiled, Module
+
+if TYPE_CHECKING:
+    from stackwright.policy.kind import PolicySpec
 
 BATCH = 50
 CHECK = "policy"
+POLICY = "Policy"  # the kind's name; its module (pydantic models) loads only when declared
 _EVAL = "stackwright.policy_eval"
 _ADDRESS = re.compile(r"^([A-Z][A-Za-z0-9]*/[^\s:]+): ")
 
@@ -38,6 +41,8 @@ class LoadedPolicy:
 
 def policy_check(inp: PlanCheckInput) -> list[CheckResult]:
     """The plan check: policies that apply here, evaluated on the plan's changes."""
+    if not any(a.kind == POLICY for a in inp.declared):
+        return []
     policies = [p for p in declared_policies(inp.declared) if p[1].applies_to(inp.environment)]
     if not policies:
         return []
@@ -55,9 +60,10 @@ def policy_check(inp: PlanCheckInput) -> list[CheckResult]:
 
 def declared_policies(declared: Mapping[Address, Declared]) -> list[tuple[Declared, PolicySpec]]:
     from stackwright.core.values import spec_fields
+    from stackwright.policy.kind import PolicySpec
 
     return [(d, PolicySpec.model_validate(spec_fields(d.spec)))
-            for a, d in sorted(declared.items()) if a.kind == POLICY_KIND.name]
+            for a, d in sorted(declared.items()) if a.kind == POLICY]
 
 
 def change_docs(inp: PlanCheckInput) -> list[dict[str, Any]]:
@@ -65,7 +71,7 @@ def change_docs(inp: PlanCheckInput) -> list[dict[str, Any]]:
 
     docs = []
     for change in inp.plan.changes:
-        if change.action is Action.NOOP or change.address.kind == POLICY_KIND.name:
+        if change.action is Action.NOOP or change.address.kind == POLICY:
             continue
         full = change_to_json(change)
         decl = inp.declared.get(change.address)
@@ -82,6 +88,8 @@ def change_docs(inp: PlanCheckInput) -> list[dict[str, Any]]:
 def load_policy(decl: Declared, spec: PolicySpec, project_dir: Path) -> LoadedPolicy:
     """The policy's modules: its own (files or inline), then the built-in rules it names
     unless one of its own has the same package."""
+    from stackwright.policy.kind import read_rego
+
     own = [_module(decl, project_dir, i, m.file, m.inline) for i, m in enumerate(spec.modules)]
     packages = {m.package for m in own}
     builtin = [Module(f"<library {name}>", library.module_path(name).read_text())
@@ -93,6 +101,8 @@ def load_policy(decl: Declared, spec: PolicySpec, project_dir: Path) -> LoadedPo
 
 def _module(decl: Declared, root: Path, index: int, file: str | None,
             inline: str | None) -> Module:
+    from stackwright.policy.kind import read_rego
+
     field = f"spec.modules[{index}]"
     if file is not None:
         return Module(file, read_rego(root, file, f"modules[{index}]"), _at(decl), field)

@@ -102,18 +102,18 @@ class PolicyKind(Kind):
     plan's changes (kind, name, action, masked before/after, labels, refs), ``input.summary``
     the plan's counts, ``input.environment`` and ``input.actor`` who plans where.
 
-    .. code-block:: yaml
-
-        apiVersion: stackwright.dev/v1
-        kind: Policy
-        metadata: {name: baseline}
-        spec:
-          library: [required-labels, resource-limits, image-digest]
-          modules:
-            - file: policies/no_deletes_in_prod.rego
-          tests: [policies/no_deletes_in_prod_test.rego]
-          enforcement: {prod: hard-mandatory, staging: soft-mandatory, "*": advisory}
-          params: {required_labels: [owner, team]}
+    ```yaml
+    apiVersion: stackwright.dev/v1
+    kind: Policy
+    metadata: {name: baseline}
+    spec:
+      library: [required-labels, resource-limits, image-digest]
+      modules:
+        - file: policies/no_deletes_in_prod.rego
+      tests: [policies/no_deletes_in_prod_test.rego]
+      enforcement: {prod: hard-mandatory, staging: soft-mandatory, "*": advisory}
+      params: {required_labels: [owner, team]}
+    ```
     """
 
     name = "Policy"

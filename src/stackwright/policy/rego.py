@@ -67,10 +67,10 @@ class Compiled:
                 self._bundle = builder.build(query)
             except RegoError as exc:
                 raise compile_errors(str(exc), self.modules) from exc
-        self._interpreter = Interpreter()
 
     def query(self, input_doc: Any) -> Any:
         """The query's first expression value for ``input_doc`` (None when undefined)."""
+        from regopy import Interpreter
         from regopy.rego_shared import (
             rego_bundle_query,
             rego_free_output,
@@ -78,8 +78,10 @@ class Compiled:
             rego_output_string,
         )
 
-        self._interpreter.set_input_term(json.dumps(input_doc))
-        impl = rego_bundle_query(self._interpreter._impl, self._bundle._impl)
+        # A fresh interpreter each time: one reused for many queries gets slower with each.
+        interpreter = Interpreter()
+        interpreter.set_input_term(json.dumps(input_doc))
+        impl = rego_bundle_query(interpreter._impl, self._bundle._impl)
         try:
             text = rego_output_string(impl) if rego_output_ok(impl) else "(error)"
         finally:
