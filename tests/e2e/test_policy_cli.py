@@ -146,12 +146,21 @@ def test_scan_reports_containerfile_secrets_and_spec_findings_as_valid_sarif(
         kind: File
         metadata: {name: motd}
         spec: {path: out/motd.txt, content: hello}
+        ---
+        apiVersion: stackwright.dev/v1
+        kind: Service
+        metadata: {name: web, labels: {owner: ann, team: pay, cost-center: "42"}}
+        spec:
+          image: nginx:1.27
+          env: {API_TOKEN: not-a-reference}
     """)
     result = project.run("scan", ".", "--sarif", "out.sarif", "-o", "json")
     assert result.code == 1, result.err
     found = {(f["rule"], f["file"], f["line"]) for f in result.json()["findings"]}
     assert {("SW-CF-002", "app/Containerfile", 3), ("SW-CF-003", "app/Containerfile", 2),
-            ("SW-SECRET", "logs/build.log", 1)} <= found
+            ("SW-SECRET", "logs/build.log", 1), ("SW-POL-secret_refs", "main.yaml", 7),
+            ("SW-POL-resource_limits", "main.yaml", 7)} <= found
+    assert not any(r == "SW-POL-required_labels" for r, _, _ in found)
     assert "ghp_abcdefghijklmnopqrstuvwxyz" not in result.out
     sarif = json.loads((project.root / "out.sarif").read_text())
     jsonschema.Draft4Validator(json.loads(SCHEMA_PATH.read_text())).validate(sarif)

@@ -65,9 +65,10 @@ def render_table(findings: list[Finding], out: Any) -> None:
         return
     rows = sorted(findings, key=lambda f: (-int(f.severity), f.file, f.line, f.rule))
     width = max(len(_where(f)) for f in rows)
+    rule = max(len(f.rule) for f in rows)
     for f in rows:
         sev = out.paint(f"{f.severity.name.lower():<8}", _COLOR[f.severity])
-        out.line(f"  {sev} {f.rule:<14} {_where(f):<{width}}  {f.message}")
+        out.line(f"  {sev} {f.rule:<{rule}} {_where(f):<{width}}  {f.message}")
 
 
 def _where(f: Finding) -> str:
