@@ -34,12 +34,19 @@ metadata: {name: app}
 spec:
   context: app
   buildArgs: {BASE: "${{ BaseImage.python.image }}"}
+---
+apiVersion: stackwright.dev/v1
+kind: Policy
+metadata: {name: vulnerabilities}
+spec:
+  params: {vulnerabilities: {failOn: {prod: medium, "*": none}}}
 """
 
 
 def test_sbom_of_the_example_image_lists_its_real_packages(project: Project) -> None:
     name = f"sbom{uuid.uuid4().hex[:8]}"
-    project.write("stackwright.yaml", f"project: {name}\n")
+    project.write("stackwright.yaml",
+                  f"project: {name}\nenvironments: {{dev: {{}}, prod: {{}}}}\n")
     project.write("main.yaml", SPEC)
     shutil.copytree(EXAMPLE / "app", project.root / "app")
     try:
@@ -70,7 +77,7 @@ def test_sbom_of_the_example_image_lists_its_real_packages(project: Project) -> 
                     "ecosystem": "PyPI", "name": "not-installed"}, "versions": ["1.0"]}]}]
         project.write("osv.json", json.dumps(feed))
         gate = project.run("sbom", "Image/app", "--osv", "osv.json", "--sarif", "vulns.sarif",
-                           "-o", "json", timeout=300)
+                           "--fail-on", "high", "-o", "json", timeout=300)
         assert gate.code == 1 and "findings" in gate.json(), gate.out + gate.err
         found = {(f["rule"], f["properties"]["package"], f["severity"])
                  for f in gate.json()["findings"]}
@@ -84,6 +91,12 @@ def test_sbom_of_the_example_image_lists_its_real_packages(project: Project) -> 
         assert lenient.code == 1
         assert project.run("sbom", "Image/app", "--osv", "osv.json", "--fail-on", "none",
                            timeout=300).code == 0
+        ref = doc["metadata"]["component"]["name"]
+        only_psycopg = json.dumps([feed[1]])  # medium
+        project.write("osv.json", only_psycopg)
+        assert project.run("sbom", ref, "--osv", "osv.json", timeout=300).code == 0  # dev: none
+        gated = project.run("--env", "prod", "sbom", ref, "--osv", "osv.json", timeout=300)
+        assert gated.code == 1, gated.out + gated.err  # prod: medium and above
     finally:
         project.run("destroy", "--yes", timeout=300)
         remove_images(f"localhost/stackwright/{name}-*")
