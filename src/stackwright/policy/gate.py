@@ -106,7 +106,9 @@ def _module(decl: Declared, root: Path, index: int, file: str | None,
     field = f"spec.modules[{index}]"
     if file is not None:
         return Module(file, read_rego(root, file, f"modules[{index}]"), _at(decl), field)
-    return Module(f"<{decl.address} inline {index}>", inline or "", _at(decl), field)
+    # Errors name the spec file and the resource; line and column are within the inline text.
+    where = f"{decl.location.file} " if decl.location else ""
+    return Module(f"{where}{decl.address} {field}.inline", inline or "", _at(decl), field)
 
 
 def _at(decl: Declared) -> Location | None:
