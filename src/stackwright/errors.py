@@ -9,7 +9,8 @@ specific class; SDK and subprocess errors are translated at the boundary with
     │   └── SpecErrors            several located problems reported at once
     ├── RegistryError             an unknown kind, driver or plugin
     ├── PlanError                 a plan cannot be made, read or used
-    │   └── StalePlanError        a saved plan whose state changed since it was made
+    │   ├── StalePlanError        a saved plan whose state changed since it was made
+    │   └── PlanRefusedError      a mandatory plan check (a policy) denies the plan
     ├── ApplyError                one or more actions failed during apply
     ├── StateError                the state store cannot be read or written
     │   ├── LockError             the project/environment is locked by another writer
@@ -23,6 +24,7 @@ specific class; SDK and subprocess errors are translated at the boundary with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class StackwrightError(Exception):
@@ -106,6 +108,15 @@ class PlanError(StackwrightError):
 
 class StalePlanError(PlanError):
     """A saved plan whose recorded state changed after it was made."""
+
+
+class PlanRefusedError(PlanError):
+    """A mandatory plan check denies the plan; nothing was changed. ``plan`` carries the
+    plan with its check results, to show them."""
+
+    def __init__(self, message: str, *, plan: Any = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.plan = plan
 
 
 class ApplyError(StackwrightError):

@@ -26,3 +26,17 @@ def test_engine_benchmark_quick_runs() -> None:
     ops = {row["op"]: row["stackwright_s"] for row in doc["rows"]}
     assert set(ops) == {"apply", "plan", "destroy"}
     assert all(isinstance(v, float) and v > 0 for v in ops.values())
+
+
+@pytest.mark.slow
+def test_policy_benchmark_small_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/policy.py"), "--sizes", "20", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["benchmark"] == "policy"
+    row = doc["rows"][0]
+    assert row["size"] == 20 and row["findings"] == 0
+    assert row["eval_create_s"] > 0 and row["no_change_plan_s"] > 0

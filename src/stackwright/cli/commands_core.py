@@ -14,6 +14,9 @@ from stackwright.cli.main import Options, _options, emit_json, engine, printer, 
 PARALLELISM = typer.Option("--parallelism", min=1, help="Actions run at once.")
 LOCK_TIMEOUT = typer.Option("--lock-timeout", min=0.0, help="Seconds to wait for the lock.")
 YES = typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+OVERRIDE = typer.Option("--override", metavar="REASON",
+                        help="Apply despite soft-mandatory plan-check (policy) denials; the "
+                             "reason is recorded in the audit log.")
 
 
 def register(app: typer.Typer) -> None:
@@ -146,7 +149,7 @@ def _confirm(opts: Options, verb: str) -> Any:
 
 def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
            parallelism: int, lock_timeout: float, refresh: bool = True,
-           emit: bool = True, cancel: Any = None) -> None:
+           emit: bool = True, cancel: Any = None, override: str | None = None) -> None:
     """Plan or load, confirm, execute and report. With ``emit`` off, JSON mode prints
     nothing (a caller such as `up` prints its own document) but failures still raise."""
     from stackwright.cli.render import ProgressPrinter, render_plan, render_result, result_to_json
@@ -162,10 +165,21 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
     if saved is not None and not opts.json:
         render_plan(saved, out)
     on_event = (lambda e: None) if opts.json else ProgressPrinter(out)
-    outcome = eng.apply(saved, destroy=destroy, parallelism=parallelism,
-                        lock_timeout=lock_timeout, confirm=confirm, on_event=on_event,
-                        refresh=refresh, cancel=cancel)
-    eng.close()
+    from stackwright.errors import PlanRefusedError
+
+    try:
+        outcome = eng.apply(saved, destroy=destroy, parallelism=parallelism,
+                            lock_timeout=lock_timeout, confirm=confirm, on_event=on_event,
+                            refresh=refresh, cancel=cancel, override=override)
+    except PlanRefusedError as exc:
+        if not opts.json and exc.plan is not None:
+            from stackwright.cli.render import render_checks
+
+            # the diff (a saved plan's was shown already) and every check result
+            (render_plan if saved is None else render_checks)(exc.plan, out)
+        raise
+    finally:
+        eng.close()
     if outcome is None:
         if opts.json:
             emit_json({"ok": False, "cancelled": True}, opts.out)
@@ -180,6 +194,10 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
     elif not outcome.plan.has_changes:
         render_plan(outcome.plan, out)
     else:
+        if confirm is None and saved is None:  # --yes showed no plan: show what checks said
+            from stackwright.cli.render import render_checks
+
+            render_checks(outcome.plan, out)
         out.line()
         render_result(outcome.result, out, "Destroy" if destroy else "Apply")
     if not outcome.result.ok:
@@ -196,12 +214,14 @@ def apply(
     parallelism: Annotated[int, PARALLELISM] = 10,
     lock_timeout: Annotated[float, LOCK_TIMEOUT] = 0.0,
     refresh: Annotated[bool, typer.Option(help="Read live objects first.")] = True,
+    override: Annotated[str | None, OVERRIDE] = None,
 ) -> None:
-    """Make it so: plan (or take a saved plan), confirm, and execute in dependency order."""
+    """Make it so: plan (or take a saved plan), check, confirm, and execute in dependency
+    order. A plan a mandatory plan check (policy) denies is refused before anything changes."""
     opts = _options(ctx)
     run(opts, lambda: _apply(opts, plan_file=plan_file, destroy=False, yes=yes,
                              parallelism=parallelism, lock_timeout=lock_timeout,
-                             refresh=refresh))
+                             refresh=refresh, override=override))
 
 
 def destroy(
@@ -209,11 +229,13 @@ def destroy(
     yes: Annotated[bool, YES] = False,
     parallelism: Annotated[int, PARALLELISM] = 10,
     lock_timeout: Annotated[float, LOCK_TIMEOUT] = 0.0,
+    override: Annotated[str | None, OVERRIDE] = None,
 ) -> None:
     """Destroy everything this project and environment manage, dependents first."""
     opts = _options(ctx)
     run(opts, lambda: _apply(opts, plan_file=None, destroy=True, yes=yes,
-                             parallelism=parallelism, lock_timeout=lock_timeout))
+                             parallelism=parallelism, lock_timeout=lock_timeout,
+                             override=override))
 
 
 def drift(ctx: typer.Context, parallelism: Annotated[int, PARALLELISM] = 10) -> None:

@@ -70,6 +70,7 @@ def render_plan(plan: Plan, out: Printer) -> None:
     if not changes:
         out.line(out.paint("No changes.", "green", "bold") +
                  " Your infrastructure matches the spec.")
+        render_checks(plan, out)
         return
     where = f"project {plan.project}, environment {plan.environment}"
     out.line(f"Stackwright will perform the following actions ({where}):")
@@ -79,6 +80,24 @@ def render_plan(plan: Plan, out: Printer) -> None:
             out.line(text)
         out.line()
     out.line(summary_line(plan, out))
+    render_checks(plan, out)
+
+
+_CHECK_MARK = {"deny": ("✗", "red"), "warn": ("!", "yellow")}
+
+
+def render_checks(plan: Plan, out: Printer) -> None:
+    """The plan checks' results (policies), under the diff."""
+    if not plan.checks:
+        return
+    refused = sum(1 for r in plan.checks if r.refuses)
+    out.line()
+    out.line(out.paint("Plan checks:", "bold") + f" {len(plan.checks)} result(s), "
+             f"{refused} mandatory denial(s).")
+    for r in plan.checks:
+        mark, color = _CHECK_MARK.get(r.level, ("-", "dim"))
+        level = out.paint(f"{r.level} [{r.enforcement.value}]", color)
+        out.line(f"  {out.paint(mark, color, 'bold')} {level} {r.source}: {r.message}")
 
 
 def change_lines(change: Change, out: Printer) -> Iterator[str]:

@@ -208,7 +208,15 @@ class Engine:
         snapshot = self.snapshot()
         plan = self._plan_from(snapshot, destroy=destroy, refresh=refresh,
                                parallelism=parallelism)
-        return self._busy(plan)
+        return self.check(self._busy(plan))
+
+    def check(self, plan: Plan, who: str | None = None) -> Plan:
+        """``plan`` with the results of every registered plan check (``core.checks``)."""
+        from stackwright.core.checks import PlanCheckInput, run_plan_checks
+
+        found = run_plan_checks(PlanCheckInput(plan, self.project.declared, self.root,
+                                               self.environment, who or actor()))
+        return replace(plan, checks=found)
 
     def _busy(self, plan: Plan) -> Plan:
         """A plan made without the lock sees the resources another writer is changing at
@@ -297,9 +305,13 @@ class Engine:
         on_event: Callable[[Event], None] = lambda e: None,
         refresh: bool = True,
         cancel: threading.Event | None = None,
+        override: str | None = None,
     ) -> ApplyOutcome | None:
-        """Plan (or take a saved plan), confirm, execute. None when not confirmed. Setting
-        ``cancel`` stops starting actions; those in flight finish and are recorded."""
+        """Plan (or take a saved plan), check, confirm, execute. None when not confirmed.
+        Setting ``cancel`` stops starting actions; those in flight finish and are recorded.
+        Plan checks run before confirmation: a mandatory denial raises ``PlanRefusedError``
+        before anything changes; ``override`` (a reason) lets soft-mandatory ones through,
+        recorded in the audit log."""
         who = actor()
         operation = "destroy" if destroy or (plan is not None and plan.destroy) else "apply"
         with self.store.lock(self.name, self.environment, operation=operation,
@@ -314,9 +326,21 @@ class Engine:
                 from stackwright.core.executor import ApplyResult
 
                 return ApplyOutcome(plan, ApplyResult(), 0)
+            from stackwright.core.checks import enforce
+
+            plan = self.check(plan, who)
+            overridden = enforce(plan, override)
             if confirm is not None and not confirm(plan):
                 return None
+            if overridden:
+                self._audit_override(who, override or "", overridden)
             return self._execute(plan, snapshot, who, parallelism, on_event, cancel)
+
+    def _audit_override(self, who: str, reason: str, results: tuple[Any, ...]) -> None:
+        from stackwright.core.checks import result_to_json
+
+        self.store.audit_append(self._audit_event(who, "plan.checks_overridden", {
+            "reason": reason, "results": [result_to_json(r) for r in results]}))
 
     def _check_saved(self, plan: Plan, generation: int) -> None:
         if (plan.project, plan.environment) != (self.name, self.environment):

@@ -158,6 +158,36 @@ class Change:
     api_version: str = "stackwright.dev/v1"
 
 
+class Enforcement(enum.StrEnum):
+    """How a plan check's denial binds, as Sentinel's levels: ``advisory`` only warns,
+    ``soft-mandatory`` refuses apply unless overridden with a reason, ``hard-mandatory``
+    always refuses."""
+
+    ADVISORY = "advisory"
+    SOFT_MANDATORY = "soft-mandatory"
+    HARD_MANDATORY = "hard-mandatory"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One finding of a plan check (``stackwright.plan_checks``): a denial or a warning.
+
+    ``check`` names the plan check, ``source`` what inside it found this (a policy and its
+    rule), ``address`` the resource it is about when it is about one."""
+
+    check: str
+    source: str
+    level: str  # "deny" or "warn"
+    message: str
+    enforcement: Enforcement = Enforcement.ADVISORY
+    address: str | None = None
+
+    @property
+    def refuses(self) -> bool:
+        """A denial that stops apply unless overridden (soft) or always (hard)."""
+        return self.level == "deny" and self.enforcement is not Enforcement.ADVISORY
+
+
 @dataclass(frozen=True)
 class Plan:
     """A whole plan: the ordered changes, and what it was made against."""
@@ -170,6 +200,7 @@ class Plan:
     destroy: bool = False
     created_at: str = ""
     drift: tuple[Change, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
 
     def counts(self) -> dict[str, int]:
         out = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)}

@@ -65,7 +65,14 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "changes": [change_to_json(c) for c in plan.changes if c.action is not Action.NOOP],
         "unchanged": sum(1 for c in plan.changes if c.action is Action.NOOP),
         "drift": [change_to_json(c) for c in plan.drift],
+        "checks": [_check_to_json(r) for r in plan.checks],
     }
+
+
+def _check_to_json(result: Any) -> dict[str, Any]:
+    from stackwright.core.checks import result_to_json
+
+    return result_to_json(result)
 
 
 def write_plan(plan: Plan, path: Path, cipher: Cipher) -> None:

@@ -1,0 +1,109 @@
+"""Policy evaluation time against the plan's own time.
+
+For each size, a project of N ``Command`` resources (labelled, so the library passes) and one
+``Policy`` using the whole built-in library is applied once. Then, in this process:
+
+- ``eval_create_s``: the policy plan check on the plan that creates all N resources (every
+  change evaluated by regopy, in batches of ``gate.BATCH``);
+- ``no_change_plan_s``: a whole no-change ``Engine.plan()`` (load, read state, observe, plan,
+  and the plan checks, which evaluate nothing when nothing changes);
+- ``eval_no_change_s``: the plan check alone on that no-change plan.
+
+OPA is not on this machine, so the figure is the share of the no-change plan's time:
+``ratio = eval_create_s / no_change_plan_s``, target under 0.2.
+
+    python benchmarks/policy.py                  # 1,000 and 5,000
+    python benchmarks/policy.py --sizes 200      # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _harness import emit_result, log, machine, scratch_dir
+
+TARGET = 0.2
+LABELS = "{owner: bench, team: platform, cost-center: '42'}"
+
+
+def write_project(root: Path, size: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "stackwright.yaml").write_text(f"project: policy-bench-{size}\n")
+    docs = [f"apiVersion: stackwright.dev/v1\nkind: Command\nmetadata: {{name: c{i}, labels: "
+            f"{LABELS}}}\nspec:\n  triggers: {{k: \"v{i}\"}}\n" for i in range(size)]
+    docs.append("apiVersion: stackwright.dev/v1\nkind: Policy\nmetadata: {name: baseline}\n"
+                "spec:\n  library: [all]\n  enforcement: hard-mandatory\n"
+                "  params: {labelled_kinds: [Command]}\n")
+    (root / "main.yaml").write_text("---\n".join(docs))
+
+
+def timed_check(engine: Any, plan: Any) -> tuple[float, int]:
+    from stackwright.core.checks import PlanCheckInput
+    from stackwright.policy.gate import policy_check
+
+    inp = PlanCheckInput(plan, engine.project.declared, engine.root, engine.environment, "bench")
+    started = time.perf_counter()
+    found = policy_check(inp)
+    return time.perf_counter() - started, len(found)
+
+
+def measure(work: Path, size: int, repeat: int) -> dict[str, Any]:
+    from stackwright.core.engine import Engine
+
+    root = work / f"p{size}"
+    write_project(root, size)
+    os.environ["STACKWRIGHT_KEY_DIR"] = str(work / "keys")
+    engine = Engine(root)
+    create_plan = engine.plan(refresh=False)
+    evals = [timed_check(engine, create_plan) for _ in range(repeat)]
+    log(f"{size}: evaluated {size} creates in {min(e[0] for e in evals):.3f}s "
+        f"({evals[0][1]} findings)")
+    outcome = engine.apply(create_plan)
+    assert outcome is not None and outcome.result.ok
+    engine.close()
+    plans, checks = [], []
+    for _ in range(repeat):
+        fresh = Engine(root)
+        started = time.perf_counter()
+        plan = fresh.plan()
+        plans.append(time.perf_counter() - started)
+        assert not plan.has_changes
+        checks.append(timed_check(fresh, plan)[0])
+        fresh.close()
+    eval_s = statistics.median(e[0] for e in evals)
+    plan_s = statistics.median(plans)
+    log(f"{size}: no-change plan {plan_s:.3f}s; ratio {eval_s / plan_s:.2f}")
+    return {"size": size, "eval_create_s": round(eval_s, 4), "findings": evals[0][1],
+            "no_change_plan_s": round(plan_s, 4),
+            "eval_no_change_s": round(statistics.median(checks), 6),
+            "ratio": round(eval_s / plan_s, 3), "target": TARGET,
+            "meets_target": eval_s / plan_s < TARGET}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    rows = []
+    with scratch_dir(None) as work:
+        for size in args.sizes:
+            rows.append(measure(Path(work), size, args.repeat))
+    for r in rows:
+        print(f"{r['size']:>6} resources: policy {r['eval_create_s']:.3f}s on the create plan, "
+              f"no-change plan {r['no_change_plan_s']:.3f}s, ratio {r['ratio']:.2f} "
+              f"(target < {TARGET}); on the no-change plan {r['eval_no_change_s']:.6f}s")
+    emit_result({"benchmark": "policy", "machine": machine(), "rows": rows,
+                 "target": f"policy evaluation < {TARGET} x the no-change plan",
+                 "meets_target": all(r["meets_target"] for r in rows)})
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()

@@ -1,0 +1,15 @@
+# No privileged containers (privileged: true, or securityContext.privileged: true).
+package stackwright.lib.no_privileged
+
+import rego.v1
+
+deny contains msg if {
+	some c in input.changes
+	c.action != "delete"
+	privileged(c.after)
+	msg := concat("", [c.address, ": runs a privileged container (drop privileged: true)"])
+}
+
+privileged(spec) if spec.privileged == true
+
+privileged(spec) if spec.securityContext.privileged == true
