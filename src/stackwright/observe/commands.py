@@ -3,7 +3,7 @@ the observe domain is imported inside each command."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ SERVICE = typer.Argument(help="Only the SLOs of this service.")
 
 def register(app: typer.Typer) -> None:
     app.add_typer(slo_app, name="slo")
+    app.command("alerts")(alerts)
 
 
 @slo_app.command("rules")
@@ -37,5 +38,53 @@ def rules(ctx: typer.Context, service: Annotated[str | None, SERVICE] = None) ->
         for doc in found:
             out.line(f"# --- {doc['path']}")
             out.line(doc["rules"].rstrip("\n"))
+
+    run(opts, body)
+
+
+@slo_app.command("status")
+def status(ctx: typer.Context, service: Annotated[str | None, SERVICE] = None) -> None:
+    """SLI now, objective, error budget remaining for the period, burn rate per window and
+    alerts firing, read from the managed Prometheus (`stackwright up` starts it)."""
+    from stackwright.cli.main import _options, emit_json, engine, printer, run
+
+    opts = _options(ctx)
+
+    def body() -> None:
+        from stackwright.observe.views import render_slo_status, slo_status
+
+        rows = slo_status(engine(opts), service)
+        if opts.json:
+            emit_json({"slos": rows})
+            return
+        out = printer(opts)
+        for line in render_slo_status(rows):
+            out.line(line)
+
+    run(opts, body)
+
+
+def alerts(
+    ctx: typer.Context,
+    firing: Annotated[bool, typer.Option("--firing", help="Only alerts firing now.")] = False,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only notifications received in this period: 10m, 2h, 7d.")] = None,
+) -> None:
+    """Alert notifications the daemon received from Alertmanager (firing and resolved),
+    newest first, with their labels, annotations, times and fingerprints."""
+    from stackwright.cli.main import _options, emit_json, engine, printer, run
+
+    opts = _options(ctx)
+
+    def body() -> None:
+        from stackwright.observe.views import alert_rows, render_alerts
+
+        rows: list[dict[str, Any]] = alert_rows(engine(opts), firing=firing, since=since)
+        if opts.json:
+            emit_json({"alerts": rows})
+            return
+        out = printer(opts)
+        for line in render_alerts(rows):
+            out.line(line)
 
     run(opts, body)

@@ -1,0 +1,64 @@
+"""The observe domain's API on the daemon, under ``/api/v1/observe/``:
+
+- ``GET metrics``: the daemon's own metrics (Prometheus text format);
+- ``POST alertmanager``: Alertmanager's webhook receiver (payload version 4);
+- ``GET alerts?firing=true&since=10m``: the notifications received.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from stackwright.durations import period
+
+if TYPE_CHECKING:
+    from stackwright.server.app import PlatformContext
+
+
+def mount(app: FastAPI, ctx: PlatformContext) -> None:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from stackwright.observe.metrics import platform_registry
+    from stackwright.observe.notifications import NotificationStore, PayloadError
+
+    registry = platform_registry(ctx)
+    engine = ctx.engine
+    store = NotificationStore(engine.state_url, engine.name, engine.environment)
+    router = APIRouter(prefix="/api/v1/observe")
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @router.post("/alertmanager")
+    async def receive(request: Request) -> dict[str, Any]:
+        try:
+            payload = await request.json()
+            count = await run_in_threadpool(store.record, payload)
+        except (ValueError, PayloadError) as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if ctx.log is not None:
+            ctx.log("observe.notification", alerts=count, status=payload.get("status"),
+                    receiver=payload.get("receiver"))
+        return {"recorded": count}
+
+    @router.get("/alerts")
+    async def alerts(firing: bool = False, since: str | None = None) -> dict[str, Any]:
+        try:
+            start = since_epoch(since)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        rows = await run_in_threadpool(lambda: store.query(since=start, firing=firing))
+        return {"alerts": rows}
+
+    app.include_router(router)
+
+
+def since_epoch(since: str | None) -> float | None:
+    import time
+
+    return None if since is None else time.time() - period(since).total_seconds()
