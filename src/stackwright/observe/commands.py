@@ -15,6 +15,7 @@ SERVICE = typer.Argument(help="Only the SLOs of this service.")
 def register(app: typer.Typer) -> None:
     app.add_typer(slo_app, name="slo")
     app.command("alerts")(alerts)
+    app.command("logs")(logs)
 
 
 @slo_app.command("rules")
@@ -86,5 +87,62 @@ def alerts(
         out = printer(opts)
         for line in render_alerts(rows):
             out.line(line)
+
+    run(opts, body)
+
+
+def logs(
+    ctx: typer.Context,
+    service: Annotated[str | None, typer.Argument(help="The service (or other resource) "
+                                                  "whose containers' lines to show.")] = None,
+    since: Annotated[str | None, typer.Option(help="From: 10m, 2h ago or an ISO time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to: 5m ago or an ISO time.")] = None,
+    grep: Annotated[str | None, typer.Option(help="Only lines holding this text "
+                                             "(case-insensitive).")] = None,
+    level: Annotated[str | None, typer.Option(help="This level and above: debug, info, "
+                                              "warn, error, fatal.")] = None,
+    revision: Annotated[str | None, typer.Option(help="Only this revision's replicas.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="The newest N lines.")] = 1000,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines "
+                                         "(JSON: one object a line).")] = False,
+) -> None:
+    """Lines the daemon collected from containers' stdout and stderr (JSON lines parsed
+    into level, message and trace id; delivered secrets masked)."""
+    from stackwright.cli.main import _options, emit_json, engine, printer, run
+
+    opts = _options(ctx)
+
+    def body() -> None:
+        import json
+        import time
+        from dataclasses import replace
+
+        from stackwright.observe.logview import make_query, open_store, render_line
+
+        eng = engine(opts)
+        query = make_query(service, since=since, until=until, grep=grep, level=level,
+                           revision=revision, limit=limit)
+        store = open_store(eng.root, eng.environment)
+        rows = store.query(query)
+        if opts.json and not follow:
+            emit_json({"lines": rows})
+            return
+        out = printer(opts)
+
+        def show(batch: list[dict[str, object]]) -> None:
+            for row in batch:
+                if opts.json:
+                    opts.out.write(json.dumps(row) + "\n")
+                else:
+                    out.line(render_line(row))
+            opts.out.flush()
+
+        show(rows)
+        last = int(rows[-1]["id"]) if rows else 0
+        while follow:
+            time.sleep(0.5)
+            batch = store.query(replace(query, after_id=last, newest=False, limit=5000))
+            show(batch)
+            last = int(batch[-1]["id"]) if batch else last
 
     run(opts, body)

@@ -2,7 +2,9 @@
 
 - ``GET metrics``: the daemon's own metrics (Prometheus text format);
 - ``POST alertmanager``: Alertmanager's webhook receiver (payload version 4);
-- ``GET alerts?firing=true&since=10m``: the notifications received.
+- ``GET alerts?firing=true&since=10m``: the notifications received;
+- ``GET logs?service=web&since=10m&grep=timeout&level=error&revision=…&after_id=…``: the
+  collected log lines (``after_id`` gives the lines stored after it, for following).
 """
 
 from __future__ import annotations
@@ -54,6 +56,33 @@ def mount(app: FastAPI, ctx: PlatformContext) -> None:
             raise HTTPException(400, str(exc)) from exc
         rows = await run_in_threadpool(lambda: store.query(since=start, firing=firing))
         return {"alerts": rows}
+
+    @router.get("/logs")
+    async def logs(service: str | None = None, since: str | None = None,
+                   until: str | None = None, grep: str | None = None,
+                   level: str | None = None, revision: str | None = None,
+                   limit: int = 1000, after_id: int = 0) -> dict[str, Any]:
+        from dataclasses import replace
+
+        from stackwright.errors import StackwrightError
+        from stackwright.observe.logview import make_query, open_store
+
+        def run() -> list[dict[str, Any]]:
+            query = make_query(service, since=since, until=until, grep=grep, level=level,
+                               revision=revision, limit=max(1, min(limit, 10_000)))
+            if after_id:
+                query = replace(query, after_id=after_id, newest=False)
+            store = open_store(engine.root, engine.environment)
+            try:
+                return store.query(query)
+            finally:
+                store.close()
+
+        try:
+            rows = await run_in_threadpool(run)
+        except StackwrightError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"lines": rows}
 
     app.include_router(router)
 

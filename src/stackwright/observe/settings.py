@@ -12,6 +12,10 @@ settings:
       groupWait: 30s
       groupInterval: 5m
       repeatInterval: 4h
+    logs:
+      enabled: true          # collect every container's stdout/stderr
+      retention: 7d          # by age
+      maxLines: 5000000      # and by size
 ```
 """
 
@@ -44,6 +48,23 @@ class AlertmanagerSettings(BaseModel):
         return _duration(value)
 
 
+class LogSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    retention: str = "7d"
+    maxLines: int = Field(5_000_000, ge=1000)
+
+    @field_validator("retention")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return _duration(value)
+
+    @property
+    def retention_seconds(self) -> float:
+        return period(self.retention).total_seconds()
+
+
 class ObserveSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +74,7 @@ class ObserveSettings(BaseModel):
     retention: str = "15d"
     nodeExporter: bool = True
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("scrapeInterval", "evaluationInterval", "retention")
     @classmethod
