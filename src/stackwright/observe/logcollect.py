@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from stackwright.observe.discovery import service_name
 from stackwright.observe.logstore import LogLine, LogStore, parse_message
-from stackwright.services.replicas import LABEL_INDEX, LABEL_REVISION
+from stackwright.services.replicas import LABEL_INDEX, LABEL_REVISION, LABEL_SERVICE
 from stackwright.tools.podman import LABEL_ENV, LABEL_PROJECT, Podman
 
 if TYPE_CHECKING:
@@ -127,18 +127,44 @@ def collect_once(store: LogStore, sources: Iterable[Source], environment: str) -
     return stored
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """What the record of a ready service says: its secret env names and its revisions."""
+
+    secret_env: frozenset[str]
+    revisions: frozenset[str]
+
+
+def deployed_services(resources: Mapping[Any, Any]) -> dict[str, Deployed]:
+    """Service name -> what its READY record says (records being written are left out: a
+    new revision's secret names are known only once its record is)."""
+    out: dict[str, Deployed] = {}
+    for address, rec in resources.items():
+        if address.kind != "Service" or str(rec.status.value) != "ready":
+            continue
+        refs = rec.inputs.get("secrets") or []
+        names = {str(r["env"]) for r in refs if isinstance(r, dict) and r.get("env")}
+        revisions = {str(rec.outputs.get("revision") or "")}
+        for item in rec.outputs.get("revisions") or []:
+            revisions.add(str(item.get("revision") if isinstance(item, dict) else item))
+        out[address.name] = Deployed(frozenset(names), frozenset(revisions))
+    return out
+
+
 def discover_sources(podman: Podman, project: str, environment: str,
-                     secret_env: Mapping[str, set[str]], tmpfs: Path) -> list[Source]:
-    """The project environment's containers (running or stopped) and their log files."""
+                     services: Mapping[str, Deployed], tmpfs: Path) -> list[Source]:
+    """The project environment's containers (running or stopped) and their log files. A
+    service replica whose revision no ready record names yet waits (its lines stay in its
+    file): which of its environment variables hold secrets is not known before."""
     summaries = podman.container_list({LABEL_PROJECT: project, LABEL_ENV: environment})
     if not summaries:
         return []
     done = podman.probe(["container", "inspect", *[s.name for s in summaries]])
     docs = json.loads(done.stdout) if done.stdout.strip() else []
-    return [s for s in (_source(d, secret_env, tmpfs) for d in docs) if s is not None]
+    return [s for s in (_source(d, services, tmpfs) for d in docs) if s is not None]
 
 
-def _source(doc: dict[str, Any], secret_env: Mapping[str, set[str]],
+def _source(doc: dict[str, Any], services: Mapping[str, Deployed],
             tmpfs: Path) -> Source | None:
     log = (doc.get("HostConfig") or {}).get("LogConfig") or {}
     path = log.get("Path") or doc.get("LogPath")
@@ -147,17 +173,23 @@ def _source(doc: dict[str, Any], secret_env: Mapping[str, set[str]],
     labels = (doc.get("Config") or {}).get("Labels") or {}
     name = str(doc.get("Name", "")).lstrip("/")
     service = service_name(labels) or name
+    names: frozenset[str] = frozenset()
+    if LABEL_SERVICE in labels:
+        deployed = services.get(service)
+        if deployed is None or labels.get(LABEL_REVISION, "") not in deployed.revisions:
+            return None
+        names = deployed.secret_env
     return Source(name, str(path), service, labels.get(LABEL_REVISION, ""),
                   labels.get(LABEL_INDEX, ""),
-                  tuple(_secrets(doc, secret_env.get(service, set()), tmpfs)))
+                  tuple(_secrets(doc, names, tmpfs)))
 
 
-def _secrets(doc: dict[str, Any], env_names: set[str], tmpfs: Path) -> list[str]:
+def _secrets(doc: dict[str, Any], env_names: Iterable[str], tmpfs: Path) -> list[str]:
     """The values delivered to the container as secrets, longest first."""
     found: set[str] = set()
     for item in (doc.get("Config") or {}).get("Env") or []:
         key, _, value = str(item).partition("=")
-        if key in env_names and len(value) >= _MIN_SECRET:
+        if key in set(env_names) and len(value) >= _MIN_SECRET:
             found.add(value)
     for mount in doc.get("Mounts") or []:
         source = Path(str(mount.get("Source", "")))
@@ -222,22 +254,13 @@ class LogCollector:
 
         engine = self.ctx.engine
         dctx = engine.driver_context()
+        services = deployed_services(engine.snapshot().resources)
         sources = discover_sources(podman_for(dctx), engine.name, engine.environment,
-                                   self._secret_env(), tmpfs_root(dctx))
+                                   services, tmpfs_root(dctx))
         self.collected += collect_once(self.store, sources, engine.environment)
         if prune:
             self.store.prune(older_than=time.time() - self.retention_s,
                              max_lines=self.max_lines)
-
-    def _secret_env(self) -> dict[str, set[str]]:
-        """Service name -> names of its environment variables that hold secrets."""
-        out: dict[str, set[str]] = {}
-        for address, rec in self.ctx.engine.snapshot().resources.items():
-            if address.kind == "Service":
-                refs = rec.inputs.get("secrets") or []
-                out[address.name] = {str(r["env"]) for r in refs
-                                     if isinstance(r, dict) and r.get("env")}
-        return out
 
     def stop(self) -> None:
         self._stop.set()

@@ -122,3 +122,24 @@ def test_collection_resumes_at_the_stored_offset(tmp_path: Path) -> None:
     assert collect_once(store, [source], "dev") == 1
     assert collect_once(store, [source], "dev") == 0
     assert [r["message"] for r in store.query(Query())] == ["one", "two", "three", "four"]
+
+
+def test_a_replica_waits_until_a_ready_record_names_its_revision() -> None:
+    from stackwright.core.model import Address, Recorded, Status
+    from stackwright.observe.logcollect import _source, deployed_services
+
+    web = Address("Service", "web")
+    doc = {"Name": "sw-p-dev-web-r2-1", "HostConfig": {"LogConfig": {"Type": "k8s-file",
+                                                                     "Path": "/x/ctr.log"}},
+           "Config": {"Env": ["APP_TOKEN=tok-12345"],
+                      "Labels": {"dev.stackwright.resource": "Service/web",
+                                 "dev.stackwright.service": "sw-p-dev-web",
+                                 "dev.stackwright.revision": "r2",
+                                 "dev.stackwright.replica": "1"}}}
+    creating = Recorded(web, None, {}, {}, status=Status.CREATING)
+    assert _source(doc, deployed_services({web: creating}), Path("/dev/shm/x")) is None
+    ready = Recorded(web, "id", {"secrets": [{"value": "v", "env": "APP_TOKEN"}]},
+                     {"revision": "r2", "revisions": [{"revision": "r1"}]})
+    source = _source(doc, deployed_services({web: ready}), Path("/dev/shm/x"))
+    assert source is not None and source.secrets == ("tok-12345",)
+    assert (source.service, source.revision, source.replica) == ("web", "r2", "1")
