@@ -53,14 +53,24 @@ def parse_record(raw: str) -> tuple[float, str, bool, str] | None:
     return _epoch(parts[0]), parts[1], parts[2] == "F", text
 
 
+_SECONDS: dict[str, float] = {}
+
+
 def _epoch(stamp: str) -> float:
-    """RFC 3339 with nanoseconds (Python parses microseconds)."""
+    """RFC 3339 with nanoseconds; the whole seconds of a stamp are parsed once and kept
+    (a log has many lines a second)."""
     head, _, rest = stamp.partition(".")
-    if not rest:
-        return datetime.fromisoformat(stamp).timestamp()
-    digits = "".join(ch for ch in rest if ch.isdigit())
-    zone = rest[len(digits):]
-    return datetime.fromisoformat(f"{head}.{digits[:6].ljust(6, '0')}{zone}").timestamp()
+    digits = rest.rstrip("Z")
+    cut = next((i for i, ch in enumerate(digits) if not ch.isdigit()), len(digits))
+    zone = rest[cut:] or "+00:00"
+    key = head + zone
+    base = _SECONDS.get(key)
+    if base is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        base = _SECONDS[key] = datetime.fromisoformat(
+            head + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return base + (float("0." + digits[:cut]) if cut else 0.0)
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

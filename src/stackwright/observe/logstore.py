@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS logs (
     container TEXT NOT NULL, stream TEXT NOT NULL, level TEXT, message TEXT NOT NULL,
     trace_id TEXT, fields TEXT);
 CREATE INDEX IF NOT EXISTS logs_by_service_time ON logs (service, time);
-CREATE INDEX IF NOT EXISTS logs_by_time ON logs (time);
 CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(
     message, content='logs', content_rowid='id', tokenize='trigram');
 CREATE TABLE IF NOT EXISTS offsets (
@@ -132,16 +131,17 @@ class LogStore:
                 raise
 
     def _insert(self, lines: Iterable[LogLine]) -> None:
-        cur = self.db.cursor()
-        for ln in lines:
-            cur.execute("INSERT INTO logs (time, service, environment, revision, replica, "
-                        "container, stream, level, message, trace_id, fields) VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (ln.time, ln.service, ln.environment, ln.revision, ln.replica,
-                         ln.container, ln.stream, ln.level, ln.message, ln.trace_id,
-                         json.dumps(dict(ln.fields)) if ln.fields else None))
-            cur.execute("INSERT INTO logs_fts (rowid, message) VALUES (?, ?)",
-                        (cur.lastrowid, ln.message))
+        rows = [(ln.time, ln.service, ln.environment, ln.revision, ln.replica, ln.container,
+                 ln.stream, ln.level, ln.message, ln.trace_id,
+                 json.dumps(dict(ln.fields)) if ln.fields else None) for ln in lines]
+        if not rows:
+            return
+        last = self.db.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0]
+        self.db.executemany("INSERT INTO logs (time, service, environment, revision, replica, "
+                            "container, stream, level, message, trace_id, fields) VALUES "
+                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.execute("INSERT INTO logs_fts (rowid, message) SELECT id, message FROM logs "
+                        "WHERE id > ?", (last,))
 
     def forget_offsets(self, keep: set[str]) -> None:
         with self._lock:
@@ -151,39 +151,52 @@ class LogStore:
 
     def query(self, q: Query) -> list[dict[str, Any]]:
         """Matching lines in the order they were stored."""
-        where: list[str] = ["logs.id > ?"]
-        args: list[Any] = [q.after_id]
-        for column, value in (("service", q.service), ("revision", q.revision)):
-            if value:
-                where.append(f"logs.{column} = ?")
-                args.append(value)
-        if q.since is not None:
-            where.append("logs.time >= ?")
-            args.append(q.since)
-        if q.until is not None:
-            where.append("logs.time <= ?")
-            args.append(q.until)
-        if q.level:
-            wanted = LEVELS[LEVELS.index(q.level):]
-            where.append(f"logs.level IN ({', '.join('?' * len(wanted))})")
-            args.extend(wanted)
-        source = "logs"
-        if q.grep and len(q.grep) >= 3:
-            source = "logs JOIN logs_fts ON logs_fts.rowid = logs.id"
-            where.append("logs_fts MATCH ?")
-            args.append('"' + q.grep.replace('"', '""') + '"')
-        elif q.grep:
-            where.append("instr(lower(logs.message), lower(?)) > 0")
-            args.append(q.grep)
+        where, args = _filters(q)
         order = "DESC" if q.newest else "ASC"
-        sql = (f"SELECT logs.* FROM {source} WHERE {' AND '.join(where)} "
-               f"ORDER BY logs.id {order} LIMIT ?")
+        if q.grep and len(q.grep) >= 3:
+            rows = self._grep_pages(q, where, args, order)
+        else:
+            if q.grep:
+                where.append("instr(lower(logs.message), lower(?)) > 0")
+                args.append(q.grep)
+            rows = self._select(f"{' AND '.join(where)} ORDER BY logs.id {order} LIMIT ?",
+                                [*args, q.limit])
+        return rows[::-1] if q.newest else rows
+
+    def _grep_pages(self, q: Query, where: list[str], args: list[Any],
+                    order: str) -> list[dict[str, Any]]:
+        """Walk the index's matches page by page, newest (or oldest) first, keeping those the
+        other filters accept: a common term stops after one page, a rare one is found in
+        the index alone."""
+        phrase = '"' + q.grep.replace('"', '""') + '"' if q.grep else ""
+        found: list[dict[str, Any]] = []
+        page = max(q.limit, 1000)
+        bound = None
+        while len(found) < q.limit:
+            cond = "" if bound is None else (" AND rowid < ?" if order == "DESC"
+                                             else " AND rowid > ?")
+            with self._lock:
+                ids = [r[0] for r in self.db.execute(
+                    f"SELECT rowid FROM logs_fts WHERE logs_fts MATCH ? AND rowid > ?{cond} "
+                    f"ORDER BY rowid {order} LIMIT ?",
+                    (phrase, q.after_id, *([bound] if bound is not None else []), page))]
+            if not ids:
+                break
+            marks = ", ".join("?" * len(ids))
+            found += self._select(
+                f"{' AND '.join([*where, f'logs.id IN ({marks})'])} ORDER BY logs.id {order} "
+                f"LIMIT ?", [*args, *ids, q.limit - len(found)])
+            bound = ids[-1]
+            if len(ids) < page:
+                break
+        return found
+
+    def _select(self, condition: str, args: list[Any]) -> list[dict[str, Any]]:
         with self._lock:
-            cur = self.db.execute(sql, (*args, q.limit))
+            cur = self.db.execute(f"SELECT logs.* FROM logs WHERE {condition}", args)
             names = [d[0] for d in cur.description]
             rows = cur.fetchall()
-        found = [_row(dict(zip(names, r, strict=True))) for r in rows]
-        return found[::-1] if q.newest else found
+        return [_row(dict(zip(names, r, strict=True))) for r in rows]
 
     def prune(self, *, older_than: float | None = None, max_lines: int | None = None) -> int:
         """Retention: drop lines older than a time, then the oldest beyond a count."""
@@ -209,6 +222,26 @@ class LogStore:
     def count(self) -> int:
         with self._lock:
             return int(self.db.execute("SELECT count(*) FROM logs").fetchone()[0])
+
+
+def _filters(q: Query) -> tuple[list[str], list[Any]]:
+    where: list[str] = ["logs.id > ?"]
+    args: list[Any] = [q.after_id]
+    for column, value in (("service", q.service), ("revision", q.revision)):
+        if value:
+            where.append(f"logs.{column} = ?")
+            args.append(value)
+    if q.since is not None:
+        where.append("logs.time >= ?")
+        args.append(q.since)
+    if q.until is not None:
+        where.append("logs.time <= ?")
+        args.append(q.until)
+    if q.level:
+        wanted = LEVELS[LEVELS.index(q.level):]
+        where.append(f"logs.level IN ({', '.join('?' * len(wanted))})")
+        args.extend(wanted)
+    return where, args
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:
