@@ -18,7 +18,6 @@ a rare-term grep faster than ``grep`` on the text file.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -157,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                              "floor_records_per_s": round(floor_n / floor_s),
                              "ratio": round(ours_s / floor_s, 2)}
             print(f"ingest: {stored} lines in {ours_s:.2f}s ({stored / ours_s:,.0f}/s); "
-                  f"floor: reading its {floor_n} records {floor_s:.3f}s ({floor_n / floor_s:,.0f}/s)")
+                  f"floor: reading its {floor_n} records {floor_s:.3f}s "
+                  f"({floor_n / floor_s:,.0f}/s)")
         doc["search"] = search(work, args.store_lines, args.repeat)
         for label in ("rare", "common"):
             s = doc["search"][label]
