@@ -67,7 +67,9 @@ class ManagedServer:
     def _run(self) -> None:
         try:
             self.server = self.launch()
-            self.server.start(timeout=_START_TIMEOUT)
+            self.server.start(timeout=_START_TIMEOUT, cancel=self._stop)
+            if self._stop.is_set():
+                return
             self.state = "running"
         except Exception as exc:  # reported in status; the daemon goes on
             self.state, self.error = "failed", str(exc)
@@ -95,7 +97,7 @@ class ManagedServer:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=_START_TIMEOUT + 10)
+            self._thread.join(timeout=30)  # a start in progress gives up at once
         if self.server is not None:
             self.server.stop()
         self.state = "stopped"

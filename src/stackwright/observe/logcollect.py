@@ -57,20 +57,23 @@ _SECONDS: dict[str, float] = {}
 
 
 def _epoch(stamp: str) -> float:
-    """RFC 3339 with nanoseconds; the whole seconds of a stamp are parsed once and kept
-    (a log has many lines a second)."""
-    head, _, rest = stamp.partition(".")
-    digits = rest.rstrip("Z")
-    cut = next((i for i, ch in enumerate(digits) if not ch.isdigit()), len(digits))
-    zone = rest[cut:] or "+00:00"
-    key = head + zone
+    """RFC 3339 with nanoseconds (``2026-12-03T09:00:00.123456789+00:00``); the whole
+    seconds of a stamp are parsed once and kept (a log has many lines a second)."""
+    if stamp.endswith("Z"):
+        zone_at = len(stamp) - 1
+    elif len(stamp) > 25 and stamp[-6] in "+-":
+        zone_at = len(stamp) - 6
+    else:
+        zone_at = len(stamp)
+    head, frac = stamp[:19], stamp[20:zone_at] if stamp[19:20] == "." else ""
+    key = head + stamp[zone_at:]
     base = _SECONDS.get(key)
     if base is None:
         if len(_SECONDS) > 4096:
             _SECONDS.clear()
-        base = _SECONDS[key] = datetime.fromisoformat(
-            head + ("+00:00" if zone == "Z" else zone)).timestamp()
-    return base + (float("0." + digits[:cut]) if cut else 0.0)
+        zone = stamp[zone_at:].replace("Z", "+00:00") or "+00:00"
+        base = _SECONDS[key] = datetime.fromisoformat(head + zone).timestamp()
+    return base + float("0." + frac) if frac else base
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -92,7 +93,7 @@ class ServerProcess:
     ready_path: str = "/-/ready"
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def start(self, *, timeout: float = 60.0) -> None:
+    def start(self, *, timeout: float = 60.0, cancel: threading.Event | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             try:
@@ -102,11 +103,11 @@ class ServerProcess:
             except FileNotFoundError as exc:
                 raise ToolError(f"{self.argv[0]} is not installed", argv=self.argv,
                                 hint="make setup installs Prometheus' Debian packages") from exc
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, cancel)
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, cancel: threading.Event | None = None) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (cancel is not None and cancel.is_set()):
             if self.proc is not None and self.proc.poll() is not None:
                 raise ToolError(f"{self.name} exited with {self.proc.returncode} at start",
                                 argv=self.argv, stderr=self.log_tail(),
@@ -114,6 +115,8 @@ class ServerProcess:
             if http_get(self.url + self.ready_path, timeout=2.0)[0] == 200:
                 return
             time.sleep(0.1)
+        if cancel is not None and cancel.is_set():
+            return
         raise ToolError(f"{self.name} did not become ready in {timeout:.0f}s", argv=self.argv,
                         hint=f"its log: {self.log_path}")
 
