@@ -3,6 +3,7 @@ the observe domain is imported inside each command."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -43,26 +44,32 @@ def rules(ctx: typer.Context, service: Annotated[str | None, SERVICE] = None) ->
     run(opts, body)
 
 
-@slo_app.command("status")
-def status(ctx: typer.Context, service: Annotated[str | None, SERVICE] = None) -> None:
-    """SLI now, objective, error budget remaining for the period, burn rate per window and
-    alerts firing, read from the managed Prometheus (`stackwright up` starts it)."""
+def _listing(ctx: typer.Context, key: str, rows_of: Callable[[Any], list[dict[str, Any]]],
+             render: Callable[[list[dict[str, Any]]], list[str]]) -> None:
+    """Rows computed from the engine: ``{key: rows}`` with -o json, else rendered lines."""
     from stackwright.cli.main import _options, emit_json, engine, printer, run
 
     opts = _options(ctx)
 
     def body() -> None:
-        from stackwright.observe.views import render_slo_status, slo_status
-
-        rows = slo_status(engine(opts), service)
+        rows = rows_of(engine(opts))
         if opts.json:
-            emit_json({"slos": rows})
+            emit_json({key: rows})
             return
         out = printer(opts)
-        for line in render_slo_status(rows):
+        for line in render(rows):
             out.line(line)
 
     run(opts, body)
+
+
+@slo_app.command("status")
+def status(ctx: typer.Context, service: Annotated[str | None, SERVICE] = None) -> None:
+    """SLI now, objective, error budget remaining for the period, burn rate per window and
+    alerts firing, read from the managed Prometheus (`stackwright up` starts it)."""
+    from stackwright.observe import views
+
+    _listing(ctx, "slos", lambda eng: views.slo_status(eng, service), views.render_slo_status)
 
 
 def alerts(
@@ -73,22 +80,10 @@ def alerts(
 ) -> None:
     """Alert notifications the daemon received from Alertmanager (firing and resolved),
     newest first, with their labels, annotations, times and fingerprints."""
-    from stackwright.cli.main import _options, emit_json, engine, printer, run
+    from stackwright.observe import views
 
-    opts = _options(ctx)
-
-    def body() -> None:
-        from stackwright.observe.views import alert_rows, render_alerts
-
-        rows: list[dict[str, Any]] = alert_rows(engine(opts), firing=firing, since=since)
-        if opts.json:
-            emit_json({"alerts": rows})
-            return
-        out = printer(opts)
-        for line in render_alerts(rows):
-            out.line(line)
-
-    run(opts, body)
+    _listing(ctx, "alerts", lambda eng: views.alert_rows(eng, firing=firing, since=since),
+             views.render_alerts)
 
 
 def logs(
