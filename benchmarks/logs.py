@@ -35,6 +35,7 @@ from stackwright.observe.logcollect import Source, collect_once  # noqa: E402
 from stackwright.observe.logstore import LogStore, Query  # noqa: E402
 
 RARE = "needle-4242"
+BENCH_LABEL = "dev.stackwright.bench=logs"
 COMMON = "checkout"
 
 
@@ -49,7 +50,7 @@ def container_log(lines: int, work: Path) -> tuple[Path, str]:
     name = f"sw-bench-logs-{uuid.uuid4().hex[:8]}"
     script = (f"seq 1 {lines} | sed 's|.*|{{\"level\":\"info\",\"msg\":\"GET /{COMMON} &"
               f" 200\",\"trace_id\":\"t&\"}}|'")
-    done = podman.probe(["run", "--name", name, "--label", "dev.stackwright.bench=logs",
+    done = podman.probe(["run", "--name", name, "--label", BENCH_LABEL,
                          image, "sh", "-c", script])
     if done.returncode != 0:
         raise SystemExit(f"podman run failed: {done.stderr[-800:]}")
@@ -166,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if name:
             subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+        elif shutil.which("podman"):  # a run that failed half-way: its container by label
+            subprocess.run(["podman", "rm", "-f", "--filter", f"label={BENCH_LABEL}"],
+                           capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
     ingest_rate = (doc.get("ingest") or {}).get("stackwright_lines_per_s", 0)
     doc["met"] = {"ingest": ingest_rate >= 50_000,

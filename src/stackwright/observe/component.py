@@ -97,7 +97,7 @@ class ManagedServer:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)  # a start in progress gives up at once
+            self._thread.join(timeout=5)  # a start in progress gives up at once
         if self.server is not None:
             self.server.stop()
         self.state = "stopped"

@@ -277,8 +277,9 @@ class LogCollector:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
-        self.store.close()
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.store.close()
 
     def status(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"state": "running" if self._thread.is_alive() else "stopped",

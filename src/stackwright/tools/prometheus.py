@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,17 +93,35 @@ class ServerProcess:
     ready_path: str = "/-/ready"
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    @property
+    def pid_file(self) -> Path:
+        return self.log_path.with_name(self.log_path.name + ".pid")
+
     def start(self, *, timeout: float = 60.0, cancel: threading.Event | None = None) -> None:
+        """Start the server (after stopping one a killed daemon left on the same files)
+        and wait until it is ready. It gets SIGTERM if the thread that started it dies."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
         with open(self.log_path, "ab") as log:
             try:
                 self.proc = subprocess.Popen(list(self.argv), stdout=log,
                                              stderr=subprocess.STDOUT,
-                                             start_new_session=True)
+                                             start_new_session=True,
+                                             preexec_fn=_die_with_parent())
             except FileNotFoundError as exc:
                 raise ToolError(f"{self.argv[0]} is not installed", argv=self.argv,
                                 hint="make setup installs Prometheus' Debian packages") from exc
+        self.pid_file.write_text(str(self.proc.pid))
         self.wait_ready(timeout, cancel)
+
+    def _stop_leftover(self) -> None:
+        try:
+            pid = int(self.pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if self.argv[1].encode() in cmdline:  # its config file: the same server, not a reuse
+            os.kill(pid, signal.SIGKILL)
 
     def wait_ready(self, timeout: float, cancel: threading.Event | None = None) -> None:
         deadline = time.monotonic() + timeout
@@ -131,7 +149,7 @@ class ServerProcess:
                             stderr=body.decode(errors="replace"),
                             hint=f"its log: {self.log_path}")
 
-    def stop(self, *, timeout: float = 20.0) -> None:
+    def stop(self, *, timeout: float = 8.0) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
@@ -141,12 +159,30 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout)
+        self.pid_file.unlink(missing_ok=True)
 
     def log_tail(self) -> str:
         try:
             return tail(self.log_path.read_text(errors="replace"))
         except OSError:
             return ""
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function asking Linux to SIGTERM the child when its parent thread dies
+    (``PR_SET_PDEATHSIG``), so a killed daemon leaves no server behind; None elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
 
 
 def prometheus_server(config: Path, data: Path, port: int, log: Path,
