@@ -19,8 +19,6 @@ from stackwright.observe.promql import Expression, check_expressions
 from stackwright.observe.rulefiles import RuleFileDriver
 from stackwright.observe.slo_rules import render_rules
 
-_ALERT_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-
 
 def alert_rule_group(name: str, spec: AlertRuleSpec) -> dict[str, Any]:
     labels = {**spec.labels, "severity": spec.severity}
@@ -30,11 +28,16 @@ def alert_rule_group(name: str, spec: AlertRuleSpec) -> dict[str, Any]:
                    **({"description": spec.description} if spec.description else {}),
                    **({"runbook_url": spec.runbook} if spec.runbook else {}),
                    **spec.annotations}
-    rule: dict[str, Any] = {"alert": name, "expr": spec.expr}
+    rule: dict[str, Any] = {"alert": spec.alert or alert_name(name), "expr": spec.expr}
     if spec.for_ != "0s":
         rule["for"] = spec.for_
     rule |= {"labels": labels, "annotations": annotations}
     return {"groups": [{"name": f"stackwright-alert-{name}", "rules": [rule]}]}
+
+
+def alert_name(resource: str) -> str:
+    """``web-down`` → ``WebDown``."""
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[-_.]", resource) if p)
 
 
 def alert_rule_text(ctx: DriverContext, name: str, spec: AlertRuleSpec) -> str:
@@ -48,7 +51,7 @@ class AlertRuleKind(Kind):
     ```yaml
     apiVersion: stackwright.dev/v1
     kind: AlertRule
-    metadata: {name: WebDown}
+    metadata: {name: web-down}
     spec:
       expr: up{job="services", service="web"} == 0
       for: 1m
@@ -58,7 +61,8 @@ class AlertRuleKind(Kind):
       runbook: https://runbooks.example/web-down
     ```
 
-    The alert is named after the resource. Outputs: ``rules_file``, ``sha256``.
+    The alert is named ``alert``, else after the resource in CamelCase (``WebDown``).
+    Outputs: ``rules_file``, ``sha256``.
     """
 
     name: ClassVar[str] = "AlertRule"
@@ -69,17 +73,7 @@ class AlertRuleKind(Kind):
     def validate_together(self, resources: Sequence[Declared]) -> list[SpecError]:
         found = [Expression(d, "spec.expr", str(d.spec.get("expr", ""))) for d in resources
                  if isinstance(d.spec.get("expr"), str)]
-        errors = check_expressions(found)
-        for d in resources:
-            if not _alert_name_ok(d.address.name):
-                errors.append(SpecError(f"{d.address.name!r} is not a Prometheus alert name",
-                                        location=d.location, field="metadata.name",
-                                        hint="letters, digits, '_' and ':', as in WebDown"))
-        return errors
-
-
-def _alert_name_ok(name: str) -> bool:
-    return _ALERT_NAME.match(name) is not None
+        return check_expressions(found)
 
 
 class ChannelDriver(Driver):

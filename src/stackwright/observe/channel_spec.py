@@ -113,6 +113,9 @@ class NotificationChannelSpec(SpecModel):
 
 
 class AlertRuleSpec(SpecModel):
+    alert: str | None = Field(None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                              description="The alert's name; default: the resource's name "
+                              "in CamelCase (web-down: WebDown).")
     expr: str = Field(min_length=1, description="PromQL: the alert fires while it returns.")
     for_: str = Field("0s", alias="for", description="How long it must hold first.")
     severity: Literal["page", "ticket", "info"] = "ticket"

@@ -47,3 +47,14 @@ def test_status_row_reads_sli_budget_and_burn_rates() -> None:
     lines = render_slo_status([row])
     assert lines[0].startswith("web/availability: SLI 98.000% (objective 99.900%)")
     assert "5m 20.00x" in lines[1] and "firing: page" in lines[0]
+
+
+def test_alert_rules_are_named_in_camel_case_unless_named() -> None:
+    from stackwright.observe.alerting import alert_rule_group
+    from stackwright.observe.channel_spec import AlertRuleSpec
+
+    spec = AlertRuleSpec.model_validate({"expr": "up == 0", "severity": "page"})
+    [rule] = alert_rule_group("web-replica-down", spec)["groups"][0]["rules"]
+    assert rule["alert"] == "WebReplicaDown" and rule["labels"] == {"severity": "page"}
+    named = AlertRuleSpec.model_validate({"expr": "up == 0", "alert": "Down:Web"})
+    assert alert_rule_group("x", named)["groups"][0]["rules"][0]["alert"] == "Down:Web"
