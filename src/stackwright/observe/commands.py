@@ -133,6 +133,8 @@ def logs(
             opts.out.flush()
 
         show(rows)
+        if not rows and not follow and not opts.json:
+            out.line("no log lines match")
         last = int(rows[-1]["id"]) if rows else 0
         while follow:
             time.sleep(0.5)

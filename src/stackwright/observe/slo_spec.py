@@ -130,7 +130,7 @@ class SLOSpec(SpecModel):
     windows: list[BurnWindow] | None = Field(
         None, description="Custom burn windows (tests, short periods). Default: Google's "
         "5m/1h and 30m/6h page, 2h/1d and 6h/3d ticket, for 28d and longer periods; "
-        "scaled down in proportion for shorter periods.")
+        "scaled down in proportion (to at least 1m) for shorter periods.")
     minEventRate: float | None = Field(
         None, gt=0, description="Events per second over a long window below which the "
         "burn alerts hold (low traffic must not page by itself).")

@@ -21,6 +21,7 @@ GOOGLE_WINDOWS = (  # severity, short, long, budget percent
     ("ticket", 6 * 3600, 3 * DAY, 10.0),
 )
 _FIXED_FROM = 28 * DAY  # periods this long keep Google's windows; shorter ones scale them
+_MIN_SCALED = 60  # a scaled window is at least a minute: rate() needs several scrapes
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def burn_windows(spec: SLOSpec) -> list[Window]:
         raw = list(GOOGLE_WINDOWS)
     else:
         scale = period / GOOGLE_PERIOD
-        raw = [(sev, max(1, round(s * scale)), max(2, round(lg * scale)), pct)
+        raw = [(sev, max(_MIN_SCALED, round(s * scale)),
+                max(2 * _MIN_SCALED, round(lg * scale)), pct)
                for sev, s, lg, pct in GOOGLE_WINDOWS]
     return [Window(sev, s, lg, _factor(pct, period, lg)) for sev, s, lg, pct in raw]
 

@@ -68,8 +68,8 @@ def test_google_factors_for_30d_and_scaled_for_28d() -> None:
 
 def test_short_periods_scale_the_windows_and_keep_the_factors() -> None:
     windows = burn_windows(_spec(period="1d"))  # 1/30 of 30d
-    assert [(w.short, w.long) for w in windows] == [(10, 120), (60, 720), (240, 2880),
-                                                    (720, 8640)]
+    assert [(w.short, w.long) for w in windows] == [(60, 120), (60, 720), (240, 2880),
+                                                    (720, 8640)]  # 10s → at least 1m
     assert [w.factor for w in windows] == [14.4, 6.0, 3.0, 1.0]
 
 
