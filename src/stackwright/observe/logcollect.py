@@ -113,9 +113,12 @@ def read_records(source: Source, environment: str, data: bytes, start: int) -> C
 
 
 def _line(source: Source, environment: str, when: float, stream: str, text: str) -> LogLine:
-    message, level, trace, fields = parse_message(mask(text, source.secrets))
+    if source.secrets:
+        text = mask(text, source.secrets)
+    message, level, trace, fields = parse_message(text)
     return LogLine(when, source.service, environment, source.revision, source.replica,
-                   source.container, stream, message, level, trace, fields)
+                   source.container, stream, message, level, trace, fields,
+                   text.strip() if fields else None)
 
 
 def collect_once(store: LogStore, sources: Iterable[Source], environment: str) -> int:

@@ -51,6 +51,7 @@ class LogLine:
     level: str | None = None
     trace_id: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    fields_json: str | None = None  # the JSON line itself, stored as it was written
 
 
 def normal_level(text: Any) -> str | None:
@@ -133,7 +134,8 @@ class LogStore:
     def _insert(self, lines: Iterable[LogLine]) -> None:
         rows = [(ln.time, ln.service, ln.environment, ln.revision, ln.replica, ln.container,
                  ln.stream, ln.level, ln.message, ln.trace_id,
-                 json.dumps(dict(ln.fields)) if ln.fields else None) for ln in lines]
+                 ln.fields_json or (json.dumps(dict(ln.fields)) if ln.fields else None))
+                for ln in lines]
         if not rows:
             return
         last = self.db.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0]
