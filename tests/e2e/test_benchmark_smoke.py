@@ -40,3 +40,18 @@ def test_policy_benchmark_small_runs() -> None:
     row = doc["rows"][0]
     assert row["size"] == 20 and row["findings"] == 0
     assert row["eval_create_s"] > 0 and row["no_change_plan_s"] > 0
+
+
+@pytest.mark.slow
+def test_logs_benchmark_small_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/logs.py"), "--lines", "1000",
+         "--store-lines", "3000", "--repeat", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["benchmark"] == "logs"
+    assert doc["ingest"]["lines"] == 1000  # every line the container wrote, once
+    assert doc["search"]["stored_lines"] == 3000
+    assert doc["search"]["rare"]["stackwright_s"] > 0

@@ -233,6 +233,12 @@ def _status(opts: Options) -> None:
         out.line(f"  controller {c['name']:<14} every {c['interval_s']}s, {c['repairs']} "
                  f"repair(s)" + (out.paint(f"  last error: {problem}", "red") if problem
                                  else ""))
+    for name, comp in ((daemon or {}).get("components") or {}).items():
+        state = str(comp.get("state", "?"))
+        shown = out.paint(state, "green" if state == "running" else "red")
+        out.line(f"  component {name:<13} {shown}"
+                 + (f"  {comp['url']}" if comp.get("url") else "")
+                 + (f"  {comp['error']}" if comp.get("error") else ""))
     for row in resources:
         health = str(row.get("health", row["status"]))
         color = "green" if health == "healthy" else ("red" if health == "missing" else "yellow")

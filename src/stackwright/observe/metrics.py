@@ -1,0 +1,78 @@
+"""The daemon's own metrics (prometheus-client), read from the platform context at each
+scrape: runs by operation and status (applies, destroys, repairs), controller loops and
+their failures, recorded resources by kind, components and uptime."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from stackwright.server.app import PlatformContext
+
+
+class PlatformCollector(Collector):
+    def __init__(self, ctx: PlatformContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("stackwright_daemon_uptime_seconds", "Seconds since the "
+                                "daemon started.", value=time.time() - self.ctx.started)
+        yield from self._runs()
+        yield from self._controllers()
+        yield from self._resources()
+        yield from self._components()
+
+    def _runs(self) -> Iterator[Metric]:
+        engine = self.ctx.engine
+        family = CounterMetricFamily("stackwright_runs", "Runs recorded in the state history "
+                                     "(apply, destroy, repair) by status.",
+                                     labels=["operation", "status"])
+        counts = Counter((r.operation, r.status)
+                         for r in engine.store.history(engine.name, engine.environment))
+        for (operation, status), n in sorted(counts.items()):
+            family.add_metric([operation, status], n)
+        yield family
+
+    def _controllers(self) -> Iterator[Metric]:
+        ticks = CounterMetricFamily("stackwright_controller_ticks", "Controller loops run.",
+                                    labels=["controller"])
+        repairs = CounterMetricFamily("stackwright_controller_repairs",
+                                      "Repairs controllers made.", labels=["controller"])
+        failures = GaugeMetricFamily("stackwright_controller_failures",
+                                     "Failed ticks in a row.", labels=["controller"])
+        host = self.ctx.controllers
+        for state in getattr(host, "states", []) if host is not None else []:
+            ticks.add_metric([state.name], state.ticks)
+            repairs.add_metric([state.name], state.repairs)
+            failures.add_metric([state.name], state.failures)
+        yield from (ticks, repairs, failures)
+
+    def _resources(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("stackwright_resources", "Recorded resources by kind.",
+                                   labels=["kind"])
+        kinds = Counter(a.kind for a in self.ctx.engine.snapshot().resources)
+        for kind, n in sorted(kinds.items()):
+            family.add_metric([kind], n)
+        yield family
+
+    def _components(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("stackwright_component_up", "1 when a platform "
+                                   "component runs.", labels=["component"])
+        for name, component in self.ctx.components.items():
+            family.add_metric([name], 1.0 if component.status().get("state") == "running"
+                              else 0.0)
+        yield family
+
+
+def platform_registry(ctx: PlatformContext) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PlatformCollector(ctx))
+    return registry

@@ -1,0 +1,93 @@
+"""The observe domain's API on the daemon, under ``/api/v1/observe/``:
+
+- ``GET metrics``: the daemon's own metrics (Prometheus text format);
+- ``POST alertmanager``: Alertmanager's webhook receiver (payload version 4);
+- ``GET alerts?firing=true&since=10m``: the notifications received;
+- ``GET logs?service=web&since=10m&grep=timeout&level=error&revision=…&after_id=…``: the
+  collected log lines (``after_id`` gives the lines stored after it, for following).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from stackwright.durations import period
+
+if TYPE_CHECKING:
+    from stackwright.server.app import PlatformContext
+
+
+def mount(app: FastAPI, ctx: PlatformContext) -> None:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from stackwright.observe.metrics import platform_registry
+    from stackwright.observe.notifications import NotificationStore, PayloadError
+
+    registry = platform_registry(ctx)
+    engine = ctx.engine
+    store = NotificationStore(engine.state_url, engine.name, engine.environment)
+    router = APIRouter(prefix="/api/v1/observe")
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @router.post("/alertmanager")
+    async def receive(request: Request) -> dict[str, Any]:
+        try:
+            payload = await request.json()
+            count = await run_in_threadpool(store.record, payload)
+        except (ValueError, PayloadError) as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if ctx.log is not None:
+            ctx.log("observe.notification", alerts=count, status=payload.get("status"),
+                    receiver=payload.get("receiver"))
+        return {"recorded": count}
+
+    @router.get("/alerts")
+    async def alerts(firing: bool = False, since: str | None = None) -> dict[str, Any]:
+        try:
+            start = since_epoch(since)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        rows = await run_in_threadpool(lambda: store.query(since=start, firing=firing))
+        return {"alerts": rows}
+
+    @router.get("/logs")
+    async def logs(service: str | None = None, since: str | None = None,
+                   until: str | None = None, grep: str | None = None,
+                   level: str | None = None, revision: str | None = None,
+                   limit: int = 1000, after_id: int = 0) -> dict[str, Any]:
+        from dataclasses import replace
+
+        from stackwright.errors import StackwrightError
+        from stackwright.observe.logview import make_query, open_store
+
+        def run() -> list[dict[str, Any]]:
+            query = make_query(service, since=since, until=until, grep=grep, level=level,
+                               revision=revision, limit=max(1, min(limit, 10_000)))
+            if after_id:
+                query = replace(query, after_id=after_id, newest=False)
+            store = open_store(engine.root, engine.environment)
+            try:
+                return store.query(query)
+            finally:
+                store.close()
+
+        try:
+            rows = await run_in_threadpool(run)
+        except StackwrightError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"lines": rows}
+
+    app.include_router(router)
+
+
+def since_epoch(since: str | None) -> float | None:
+    import time
+
+    return None if since is None else time.time() - period(since).total_seconds()
