@@ -54,9 +54,16 @@ def _capture_with_retries(platform: Platform, repo: Repo, policy: str, spec: Pol
             attempt += 1
             platform.log(f"{source.label}: {exc.message}; trying again ({attempt}/"
                          f"{spec.retries})")
-            if isinstance(exc, restic.RepositoryLockedError):
-                restic.unlock(repo)  # a killed run's stale lock; restic keeps live ones
+            _unlock_stale(repo)
             time.sleep(min(2.0 * attempt, 10.0))
+
+
+def _unlock_stale(repo: Repo) -> None:
+    """Remove the locks of dead restic processes (a killed run's); live ones stay."""
+    try:
+        restic.unlock(repo)
+    except (restic.ResticError, TemporaryError):
+        pass
 
 
 def run_policy(platform: Platform, name: str, *, scheduled_for: str | None = None,

@@ -22,6 +22,7 @@ def check_repository(platform: Platform, name: str, read_data_subset: str | None
         repo = repo_for(platform.ctx(record.address), name, spec)
         platform.log(f"restic check {repo.location}" +
                      (f" --read-data-subset {subset}" if subset else ""))
+        restic.unlock(repo)  # only stale locks (of killed runs) go; a live one fails the check
         restic.check(repo, subset)
         run.status, run.details = "succeeded", {"readDataSubset": subset}
     except StackwrightError as exc:

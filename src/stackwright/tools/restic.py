@@ -268,9 +268,14 @@ def forget_keep(repo: Repo, keep: Mapping[str, int], tags: Iterable[str], *,
     removed: list[str] = []
     for line in out.splitlines():
         line = line.strip()
-        if line.startswith("["):
-            for group in json.loads(line):
-                removed += [s["id"] for s in group.get("remove") or []]
+        if not line.startswith("[{"):
+            continue
+        try:
+            groups = json.loads(line)
+        except ValueError:  # prune's progress lines
+            continue
+        for group in groups:
+            removed += [s["id"] for s in group.get("remove") or []]
     return removed
 
 

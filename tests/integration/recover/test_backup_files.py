@@ -132,7 +132,7 @@ def test_killed_backup_leaves_the_repository_consistent(recover_project: Recover
     data = setup(rp)
     rp.json("backup", "run", "site")
     with open(data / "big.bin", "wb") as out:  # enough that restic is still at work
-        for _ in range(64):
+        for _ in range(32):
             out.write(subprocess.run(["head", "-c", str(4 << 20), "/dev/urandom"],
                                      capture_output=True, check=True).stdout)
     proc = rp.p.popen("backup", "run", "site")
@@ -141,7 +141,7 @@ def test_killed_backup_leaves_the_repository_consistent(recover_project: Recover
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and restic_pid is None:
-        found = subprocess.run(["pgrep", "-f", f"restic --repo {rp.root}/backups/repo backup"],
+        found = subprocess.run(["pgrep", "-f", f"restic --repo {rp.root}/backups/repo --cache-dir .* backup"],
                                capture_output=True, text=True)
         pids = found.stdout.split()
         restic_pid = int(pids[0]) if pids else None
