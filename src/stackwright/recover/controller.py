@@ -82,17 +82,19 @@ class BackupsController:
         if not self.enabled:
             return
         platform = self._platform(ctx)
-        failed = self._collect(ctx)
+        self._collect(ctx)
         now = datetime.now(UTC)
-        for job, expr in _schedules(platform).items():
+        schedules = _schedules(platform)
+        for job, expr in schedules.items():
             if job in self.active or ctx.stop.is_set():
                 continue
             due = self._due(platform, job, expr, now)
             if due is not None:
                 ctx.event(f"{job[0]}.started", resource=job[1], scheduled=due)
                 self.active[job] = self.pool.submit(run_job, platform, job, due)
-        if failed:
-            raise TemporaryError("; ".join(failed), delay=self.interval)
+        failing = _failing(platform, schedules)
+        if failing:  # until a later run of the job succeeds, status shows why
+            raise TemporaryError("; ".join(failing), delay=self.interval)
 
     def _due(self, platform: Platform, job: Job, expr: str, now: datetime) -> str | None:
         kind, name = job
@@ -105,8 +107,8 @@ class BackupsController:
         due = latest_due(expr, datetime.fromisoformat(last), now)
         return due.isoformat() if due is not None else None
 
-    def _collect(self, ctx: ControllerContext) -> list[str]:
-        failed: list[str] = []
+    def _collect(self, ctx: ControllerContext) -> None:
+        """Log the end of finished runs; alert on failed ones."""
         for job, future in list(self.active.items()):
             if not future.done():
                 continue
@@ -119,12 +121,10 @@ class BackupsController:
                              if k in run.details})
                 continue
             reason = run.reason if run is not None else str(exc)
-            failed.append(f"{job[0]} {job[1]} failed: {reason}")
             ctx.event(f"{job[0]}.failed", resource=job[1], run=run.id if run else None,
                       reason=reason)
             if job[0] != "drill":  # a drill alerts on its own
                 self._alert(ctx, job, reason, run)
-        return failed
 
     def _alert(self, ctx: ControllerContext, job: Job, reason: str | None,
                run: Run | None) -> None:
@@ -136,6 +136,17 @@ class BackupsController:
                              run=run.id if run else "")
         ctx.event("backup.alert", alert=alert.name, resource=alert.resource,
                   sinks=alerts.send(alert))
+
+
+def _failing(platform: Platform, jobs: Mapping[Job, str]) -> list[str]:
+    """The scheduled jobs whose latest run failed, with the reason."""
+    found = []
+    for kind, name in jobs:
+        latest = [r for r in platform.records.list(kind, name, limit=5)
+                  if r.status not in ("scheduled", "running")][:1]
+        if latest and latest[0].status == "failed":
+            found.append(f"{kind} {name} failed (run {latest[0].id}): {latest[0].reason}")
+    return found
 
 
 def _any_address() -> Any:

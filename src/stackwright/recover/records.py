@@ -4,6 +4,8 @@ retention pass, a repository check, a restore or a drill (``recover_runs``)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,9 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from stackwright.core.state.domains import migrate, open_domain_engine
+from stackwright.errors import StateError
 
 PREFIX = "recover_"
 MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATING = threading.Lock()
 metadata = sa.MetaData()
 runs = sa.Table(
     "recover_runs", metadata,
@@ -69,7 +73,12 @@ class Records:
     @classmethod
     def open(cls, state_url: str, project: str, environment: str) -> Records:
         engine = open_domain_engine(state_url)
-        migrate(engine, MIGRATIONS, PREFIX)
+        with _MIGRATING:  # Alembic's context is global to the process
+            try:
+                migrate(engine, MIGRATIONS, PREFIX)
+            except StateError:  # another process made the tables at the same moment
+                time.sleep(0.5)
+                migrate(engine, MIGRATIONS, PREFIX)
         return cls(engine, project, environment)
 
     def close(self) -> None:
