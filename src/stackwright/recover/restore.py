@@ -59,7 +59,8 @@ def restic_time(text: str) -> datetime:
     """restic's times (nanoseconds, a zone offset or Z) as aware datetimes."""
     import re
 
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$", text.strip())
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$",
+                     text.strip())
     if match is None:
         return datetime.fromisoformat(text)
     head, frac, zone = match.groups()

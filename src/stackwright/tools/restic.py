@@ -125,9 +125,6 @@ def _error(repo: Repo, argv: Sequence[str], code: int, stderr: str) -> Exception
     said = scrub(tail(stderr, 8), repo.secrets())
     low = said.lower()
     what = f"restic {_subcommand(argv)} on {repo.location} failed ({code})"
-    if "is there a repository at the following location" in low:
-        return NoRepositoryError(f"{what}: there is no repository there", argv=argv[:1],
-                                 stderr=said, hint="apply its BackupRepository (restic init)")
     if any(s in low for s in _FULL):
         return RepositoryFullError(f"{what}: the repository's storage is full: {said}",
                                    argv=argv[:1], stderr=said,
@@ -141,6 +138,9 @@ def _error(repo: Repo, argv: Sequence[str], code: int, stderr: str) -> Exception
         return RepositoryUnreachableError(f"{what}: the repository cannot be reached: {said}",
                                           hint="check the repository's endpoint and that its "
                                                "storage is up", delay=10.0)
+    if "is there a repository at the following location" in low:
+        return NoRepositoryError(f"{what}: there is no repository there", argv=argv[:1],
+                                 stderr=said, hint="apply its BackupRepository (restic init)")
     if "wrong password" in low:
         return ResticError(f"{what}: wrong password", argv=argv[:1], stderr=said,
                            hint="the password in the secrets store does not open this "
@@ -323,8 +323,9 @@ def stats_raw(repo: Repo) -> dict[str, Any]:
     return doc
 
 
-__all__ = ["BackupSummary", "PermanentError", "Repo", "RepositoryFullError",
-           "NoRepositoryError", "RepositoryLockedError", "RepositoryUnreachableError", "ResticError", "Snapshot",
+__all__ = ["BackupSummary", "NoRepositoryError", "PermanentError", "Repo",
+           "RepositoryFullError", "RepositoryLockedError", "RepositoryUnreachableError",
+           "ResticError", "Snapshot",
            "backup_paths", "backup_stream", "check", "config_id", "dump_to", "exists",
            "forget_ids", "forget_keep", "init", "restore", "run", "scrub", "snapshots",
            "stats_raw", "unlock"]

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.integration.recover.conftest import RecoverProject, needs_podman, needs_restic
 
 from stackwright.core.engine import Engine
 from stackwright.recover import alerts
 from stackwright.recover.records import Records, Run
 from stackwright.server.controllers import ControllerHost
-from tests.integration.recover.conftest import RecoverProject, needs_podman, needs_restic
 
 pytestmark = [pytest.mark.slow, needs_restic, needs_podman]
 

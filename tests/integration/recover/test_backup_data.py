@@ -12,10 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from tests.integration.recover.conftest import RecoverProject, needs_podman, needs_restic
 
 from stackwright.core.engine import Engine
 from stackwright.recover import resp
-from tests.integration.recover.conftest import RecoverProject, needs_podman, needs_restic
 
 pytestmark = [
     pytest.mark.slow, needs_restic, needs_podman,

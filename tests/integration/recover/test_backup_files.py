@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tests.integration.recover.conftest import RecoverProject, needs_podman, needs_restic
 
 pytestmark = [pytest.mark.slow, needs_restic, needs_podman]
@@ -141,7 +140,8 @@ def test_killed_backup_leaves_the_repository_consistent(recover_project: Recover
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and restic_pid is None:
-        found = subprocess.run(["pgrep", "-f", f"restic --repo {rp.root}/backups/repo --cache-dir .* backup"],
+        pattern = f"restic --repo {rp.root}/backups/repo --cache-dir .* backup"
+        found = subprocess.run(["pgrep", "-f", pattern],
                                capture_output=True, text=True)
         pids = found.stdout.split()
         restic_pid = int(pids[0]) if pids else None

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from stackwright.errors import PermanentError
 from stackwright.recover.drills import objectives_missed, scratch_env
 from stackwright.recover.kinds import DrillSpec, PolicySpec, RepositorySpec, Retention
 from stackwright.recover.platform import Source
 from stackwright.recover.restore import Restored, choose, parse_time, restic_time
-from stackwright.errors import PermanentError
 from stackwright.tools import restic
 from stackwright.tools.restic import Repo, Snapshot
 
