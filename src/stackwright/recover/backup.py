@@ -43,11 +43,11 @@ def _hook(argv: Sequence[str] | None, what: str, platform: Platform) -> None:
 
 
 def _capture_with_retries(platform: Platform, repo: Repo, policy: str, spec: PolicySpec,
-                          source: Any, tags: list[str]) -> BackupSummary:
+                          source: Any, tags: list[str]) -> list[BackupSummary]:
     attempt = 0
     while True:
         try:
-            return capture(platform, repo, source, tags, spec.timeout)
+            return capture(platform, repo, source, tags, spec.timeout, spec.postgres)
         except (TemporaryError, restic.ResticError, PermanentError) as exc:
             if attempt >= spec.retries or isinstance(exc, restic.RepositoryFullError):
                 raise
@@ -85,11 +85,12 @@ def run_policy(platform: Platform, name: str, *, scheduled_for: str | None = Non
         try:
             for source in sources:
                 platform.log(f"backing up {source.label}")
-                summary = _capture_with_retries(platform, repo, name, spec, source, tags)
-                captured.append(Captured(source.label, summary))
-                platform.log(f"  snapshot {summary.snapshot_id}: "
-                             f"{summary.total_bytes_processed} bytes, {summary.data_added} "
-                             "added")
+                for summary in _capture_with_retries(platform, repo, name, spec, source,
+                                                     tags):
+                    captured.append(Captured(source.label, summary))
+                    platform.log(f"  snapshot {summary.snapshot_id}: "
+                                 f"{summary.total_bytes_processed} bytes, "
+                                 f"{summary.data_added} added")
         finally:
             _hook(spec.hooks.post, "post", platform)
         run.status = "succeeded"

@@ -46,23 +46,28 @@ def passfile(host: str, port: int, user: str, password: str) -> Iterator[Path]:
 
 
 def capture(platform: Platform, repo: Repo, source: Source, tags: Sequence[str],
-            timeout: float) -> BackupSummary:
-    """One snapshot of ``source``, tagged with ``tags`` and its own source/type tags."""
+            timeout: float, postgres: str = "dump") -> list[BackupSummary]:
+    """The snapshots of ``source`` (one; two for a database with ``pitr``), tagged with
+    ``tags`` and its own source/type tags."""
     tags = [*tags, f"sw-source={source.label}"]
+    if source.kind == "Database" and postgres == "pitr":
+        from stackwright.recover import pitr
+
+        return pitr.capture(platform, repo, source, tags, timeout)
     if source.kind == "Database":
-        return _database(platform, repo, source, [*tags, "sw-type=pg_dump"], timeout)
+        return [_database(platform, repo, source, [*tags, "sw-type=pg_dump"], timeout)]
     if source.kind == "Cache":
-        return _cache(platform, repo, source, [*tags, "sw-type=rdb"], timeout)
+        return [_cache(platform, repo, source, [*tags, "sw-type=rdb"], timeout)]
     if source.kind == "Volume":
         mount = volume_dir(platform, source)
-        return restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=volume"],
-                                   host=platform.host(), cwd=mount, timeout=timeout)
+        return [restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=volume"],
+                                    host=platform.host(), cwd=mount, timeout=timeout)]
     path = platform.ctx().resolve_path(source.name)
     if not path.exists():
         raise PermanentError(f"sources.files: {source.name} does not exist",
                              hint="give a path that exists (relative paths: to the project)")
-    return restic.backup_paths(repo, [path], [*tags, "sw-type=files"], host=platform.host(),
-                               timeout=timeout)
+    return [restic.backup_paths(repo, [path], [*tags, "sw-type=files"], host=platform.host(),
+                                timeout=timeout)]
 
 
 def dump_name(database: str) -> str:

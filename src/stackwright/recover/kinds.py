@@ -7,7 +7,7 @@ A repository is made (``restic init``) when applied; policies and drills are rec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -155,6 +155,9 @@ class PolicySpec(SpecModel):
     retention: Retention = Field(default_factory=Retention)
     objectives: Objectives = Field(default_factory=Objectives)
     hooks: Hooks = Field(default_factory=Hooks)
+    postgres: Literal["dump", "pitr"] = Field(
+        "dump", description="dump: pg_dump per database; pitr: pg_basebackup and the "
+                            "archived WAL, restorable to any time (docs/backup.md).")
     timeout: int = Field(3600, ge=1, description="Seconds a source's capture may take.")
     retries: int = Field(1, ge=0, description="Tries again after a failed capture.")
 

@@ -98,8 +98,14 @@ def restore_policy(platform: Platform, name: str, *, snapshot: str | None = None
     spec = platform.policy(name)
     repo = platform.repo(spec)
     sources = [s for s in platform.sources(spec) if only is None or s.label == only]
-    chosen = choose(backup.policy_snapshots(platform, name, repo), sources, snapshot=snapshot,
-                    at=at)
+    snaps = backup.policy_snapshots(platform, name, repo)
+    if spec.postgres == "pitr":
+        snaps = [s for s in snaps if s.tag("sw-type") != "wal"]  # replayed, never chosen
+    chosen = choose(snaps, sources, snapshot=snapshot, at=at)
+    if spec.postgres == "pitr" and target == "in-place" and any(
+            s.kind == "Database" for s, _ in chosen):
+        raise PermanentError("a point-in-time restore goes to scratch only",
+                             hint="restore to scratch, check it, then pg_dump it over")
     safety: str | None = None
     if target == "in-place":
         run = backup.run_policy(platform, name, extra_tags=["sw-safety"], kind="safety")
@@ -110,6 +116,9 @@ def restore_policy(platform: Platform, name: str, *, snapshot: str | None = None
     try:
         for source, snap in chosen:
             platform.log(f"restoring {source.label} from {snap.short_id} ({target})")
+            if spec.postgres == "pitr" and source.kind == "Database":
+                done.append(_scratch_pitr(platform, repo, source, snap, at))
+                continue
             how = _IN_PLACE if target == "in-place" else _SCRATCH
             done.append(how[source.kind](platform, repo, source, snap))
     except BaseException:
@@ -237,6 +246,27 @@ def _scratch_files(platform: Platform, repo: Repo, source: Source, snap: Snapsho
 
 _SCRATCH = {"Database": _scratch_database, "Cache": _scratch_cache, "Volume": _scratch_volume,
             "File": _scratch_files}
+
+
+def _scratch_pitr(platform: Platform, repo: Repo, source: Source, base: Snapshot,
+                  at: datetime | None) -> Restored:
+    from stackwright.recover import pitr
+
+    wals = [s for s in restic.snapshots(repo, [f"sw-source={source.label},sw-type=wal"])
+            if _snap_time(s) >= _snap_time(base)]
+    if not wals:
+        raise PermanentError(f"{source.label}: no archived WAL after base backup "
+                             f"{base.short_id}", hint="run the policy again")
+    wal = max(wals, key=_snap_time)
+    pg = pitr.restore_to(platform, repo, source, base, wal, at)["pg"]
+    assert source.record is not None
+    database = str(source.record.outputs["database"])
+    item = _restored(source, base, "scratch", host=scratch.HOST, port=pg.port,
+                     database=database, user=pg.user, socket=str(pg.root / "sock"),
+                     url=pg.url(database), wal=wal.short_id,
+                     recoveryTarget=at.isoformat() if at else "latest")
+    item.handle = {"postgres": str(pg.root)}
+    return item
 
 
 # -- in place --------------------------------------------------------------------------------
