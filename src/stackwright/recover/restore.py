@@ -197,12 +197,7 @@ def _scratch_cache(platform: Platform, repo: Repo, source: Source, snap: Snapsho
                    ) -> Restored:
     redis = scratch.new_redis_dir()
     try:
-        with tempfile.TemporaryDirectory(prefix="sw-restore-") as tmp:
-            restic.restore(repo, snap.id, Path(tmp), timeout=86400)
-            found = list(Path(tmp).rglob("dump.rdb"))
-            if not found:
-                raise PermanentError(f"snapshot {snap.short_id} holds no dump.rdb")
-            shutil.move(str(found[0]), redis.root / "dump.rdb")
+        _restore_rdb(repo, snap, redis.root / "dump.rdb")
         redis.start()
     except BaseException:
         redis.stop()
@@ -212,6 +207,16 @@ def _scratch_cache(platform: Platform, repo: Repo, source: Source, snap: Snapsho
                      passwordFile=str(redis.password_file()), url=redis.url())
     item.handle = {"redis": str(redis.root), "pid": redis.process.pid}
     return item
+
+
+def _restore_rdb(repo: Repo, snap: Snapshot, dest: Path) -> None:
+    """The snapshot's RDB file, put at ``dest`` (replacing what is there)."""
+    with tempfile.TemporaryDirectory(prefix="sw-restore-") as tmp:
+        restic.restore(repo, snap.id, Path(tmp), timeout=86400)
+        found = list(Path(tmp).rglob("dump.rdb"))
+        if not found:
+            raise PermanentError(f"snapshot {snap.short_id} holds no dump.rdb")
+        shutil.copy2(found[0], dest)
 
 
 def _scratch_volume(platform: Platform, repo: Repo, source: Source, snap: Snapshot
@@ -301,12 +306,7 @@ def _in_place_cache(platform: Platform, repo: Repo, source: Source, snap: Snapsh
     folder = volume_dir(platform, source) / "redis"
     podman.container_stop(container, timeout=30)
     try:
-        with tempfile.TemporaryDirectory(prefix="sw-restore-") as tmp:
-            restic.restore(repo, snap.id, Path(tmp), timeout=86400)
-            found = list(Path(tmp).rglob("dump.rdb"))
-            if not found:
-                raise PermanentError(f"snapshot {snap.short_id} holds no dump.rdb")
-            shutil.copy2(found[0], folder / "dump.rdb")
+        _restore_rdb(repo, snap, folder / "dump.rdb")
     finally:
         podman.call(["start", container], f"start {container}")
     return _restored(source, snap, "in-place", container=container)

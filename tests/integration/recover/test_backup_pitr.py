@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-
 from tests.integration.recover.conftest import RecoverProject, needs_podman, needs_restic
 from tests.integration.recover.test_backup_data import recorded, sql
 
