@@ -252,9 +252,10 @@ def run(root: Path, work: Path, mib: int, skip_db: bool) -> dict[str, Any]:
         change_one_percent(folder, mib)
         ours_incr, second = timed(lambda: run_policy(platform, "vol"))
         floor_incr = floor_incremental(folder, work, password)
+        floor["restore"] = floor_restore(work, password)  # first, then ours: see README
+        subprocess.run(["sync"], check=False)
         ours_restore, (restored, _) = timed(lambda: restore_policy(platform, "vol"))
         discard(restored)
-        floor["restore"] = floor_restore(work, password)
         out.update(volume_backup_s=round(ours_backup, 3), volume_backup_floor_s=round(
             floor["backup"], 3), volume_backup_ratio=ratio(ours_backup, floor["backup"]),
             volume_incremental_s=round(ours_incr, 3), volume_incremental_floor_s=round(
