@@ -1,0 +1,296 @@
+"""Backup and restore throughput against the floor, and a drill's RTO.
+
+A volume and a PostgreSQL database of ``--size-mib`` each, in a project applied for the
+benchmark (secrets API in this process, podman, the data image), then:
+
+- volume: ``backup run`` of the volume vs plain ``restic backup`` of the same directory into
+  a fresh repository; the same after 1% of its bytes changed (incremental); a scratch
+  restore vs plain ``restic restore``;
+- database: ``backup run`` (pg_dump into restic) plus a scratch restore (a new PostgreSQL,
+  restic dump into pg_restore) vs ``pg_dump | pg_restore`` into a new PostgreSQL;
+- a drill of the database policy (restore + one SQL check): its measured RTO.
+
+Ratios are Stackwright's time over the floor's; target 1.2. Usage::
+
+    .venv/bin/python benchmarks/backup.py --size-mib 1024       # the report's size
+    .venv/bin/python benchmarks/backup.py --size-mib 8 --skip-db    # smoke: seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TARGET = 1.2
+FILE_MIB = 16
+
+SPEC = """
+apiVersion: stackwright.dev/v1
+kind: Volume
+metadata: {name: data}
+spec: {deletionPolicy: Delete}
+---
+apiVersion: stackwright.dev/v1
+kind: BackupRepository
+metadata: {name: main}
+spec: {path: repo}
+---
+apiVersion: stackwright.dev/v1
+kind: BackupPolicy
+metadata: {name: vol}
+spec: {repository: main, sources: {volumes: [data]}}
+"""
+DB_SPEC = """
+---
+apiVersion: stackwright.dev/v1
+kind: Database
+metadata: {name: db}
+spec: {database: bench, deleteData: true, resources: {memory: 1g}}
+---
+apiVersion: stackwright.dev/v1
+kind: BackupPolicy
+metadata: {name: pg}
+spec: {repository: main, sources: {databases: [db]}}
+---
+apiVersion: stackwright.dev/v1
+kind: RestoreDrill
+metadata: {name: drill}
+spec:
+  policy: pg
+  checks: {sql: [{query: "SELECT count(*) > 0 FROM payload", expect: [[true]]}]}
+"""
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+@contextmanager
+def secrets_api(root: Path) -> Iterator[None]:
+    import hvac
+
+    from stackwright.secrets.api import serve
+    from stackwright.secrets.store import SecretsSettings, SecretsStore
+
+    settings = SecretsSettings(database_url=f"sqlite:///{root / 'secrets.db'}",
+                               audit_path=root / "audit.jsonl", lease_sweep_interval=0)
+    store = SecretsStore.open(settings)
+    try:
+        with serve(store) as running:
+            client = hvac.Client(url=running.url)
+            init = client.sys.initialize(1, 1)
+            client.sys.submit_unseal_keys(init["keys"][:1])
+            os.environ["STACKWRIGHT_ADDR"] = running.url
+            os.environ["STACKWRIGHT_TOKEN"] = init["root_token"]
+            yield
+    finally:
+        store.close()
+
+
+def fill_dir(folder: Path, mib: int) -> None:
+    for n in range(max(1, mib // FILE_MIB)):
+        with open(folder / f"file{n:04d}.bin", "wb") as out:
+            out.write(os.urandom(min(mib, FILE_MIB) << 20))
+
+
+def change_one_percent(folder: Path, mib: int) -> None:
+    """Rewrite 1% of the bytes, in 64 KiB pieces spread over the files."""
+    files = sorted(folder.glob("file*.bin"))
+    pieces = max(1, (mib << 20) // 100 // (64 << 10))
+    for i in range(pieces):
+        path = files[i % len(files)]
+        size = path.stat().st_size
+        with open(path, "r+b") as out:
+            out.seek((i * 7919 * (64 << 10)) % max(size - (64 << 10), 1))
+            out.write(os.urandom(64 << 10))
+
+
+def restic_env(password: str) -> dict[str, str]:
+    return {**os.environ, "RESTIC_PASSWORD": password}
+
+
+def floor_volume(folder: Path, work: Path, password: str, mib: int) -> dict[str, float]:
+    repo = work / "floor-repo"
+    env = restic_env(password)
+    subprocess.run(["restic", "-r", str(repo), "init", "-q"], env=env, check=True)
+    base = ["restic", "-r", str(repo), "--cache-dir", str(work / "floor-cache")]
+    full, _ = timed(lambda: subprocess.run([*base, "backup", "-q", "."], cwd=folder, env=env,
+                                           check=True))
+    return {"backup": full}
+
+
+def floor_restore(work: Path, password: str) -> float:
+    """Plain ``restic restore`` of the newest snapshot, as ours restores it: after the
+    incremental backup, so both read the same data at the same point."""
+    base = ["restic", "-r", str(work / "floor-repo"), "--cache-dir", str(work / "floor-cache")]
+    target = work / "floor-restore"
+    took, _ = timed(lambda: subprocess.run([*base, "restore", "latest", "--target",
+                                            str(target), "-q"], env=restic_env(password),
+                                           check=True))
+    shutil.rmtree(target)
+    return took
+
+
+def floor_incremental(folder: Path, work: Path, password: str) -> float:
+    base = ["restic", "-r", str(work / "floor-repo"), "--cache-dir", str(work / "floor-cache")]
+    took, _ = timed(lambda: subprocess.run([*base, "backup", "-q", "."], cwd=folder,
+                                           env=restic_env(password), check=True))
+    return took
+
+
+def fill_database(url: str, mib: int) -> None:
+    import psycopg
+
+    rows = mib * 1024  # about 1 KiB a row
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE payload (id bigint PRIMARY KEY, body text)")
+        step = 50_000
+        for first in range(1, rows + 1, step):
+            last = min(rows, first + step - 1)
+            conn.execute(  # md5 chains: text that does not compress much
+                "INSERT INTO payload SELECT g, (SELECT string_agg(md5(g::text || i::text), '') "
+                "FROM generate_series(1, 30) i) FROM generate_series(%s, %s) g",
+                (first, last))
+
+
+def floor_database(db: dict[str, Any]) -> float:
+    from stackwright.recover import scratch
+    from stackwright.recover.capture import passfile
+
+    pg = scratch.empty_postgres()
+    try:
+        with passfile(scratch.HOST, pg.port, pg.user, pg.password) as local, \
+                passfile(db["host"], db["port"], db["user"], db["password"]) as live:
+            joined = Path(tempfile.mkdtemp()) / "pgpass"
+            joined.write_text(live.read_text() + local.read_text())
+            os.chmod(joined, 0o600)
+            env = {**os.environ, "PGPASSFILE": str(joined)}
+            subprocess.run(["psql", "-X", "-q", "-h", scratch.HOST, "-p", str(pg.port), "-U",
+                            "postgres", "-d", "postgres", "-c", "CREATE DATABASE bench"],
+                           env=env, check=True)
+            cmd = (f"set -o pipefail; pg_dump -Fc -h {db['host']} -p {db['port']} "
+                   f"-U {db['user']} -d {db['database']} | pg_restore --no-owner --no-acl "
+                   f"-h {scratch.HOST} -p {pg.port} -U postgres -d bench")
+            took, _ = timed(lambda: subprocess.run(["bash", "-c", cmd], env=env, check=True))
+            joined.unlink()
+        return took
+    finally:
+        pg.stop()
+
+
+def apply(root: Path, spec: str) -> None:
+    (root / "main.yaml").write_text(spec)
+    done = subprocess.run([str(Path(sys.executable).with_name("stackwright")), "-C", str(root),
+                           "apply", "--yes"], capture_output=True, text=True, timeout=1800)
+    if done.returncode:
+        raise SystemExit(f"apply failed:\n{done.stdout}\n{done.stderr}")
+
+
+def ratio(ours: float, floor: float) -> float:
+    return round(ours / floor, 3) if floor > 0 else float("inf")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--skip-db", action="store_true", help="only the volume figures")
+    args = parser.parse_args()
+    mib = args.size_mib
+    work = Path(tempfile.mkdtemp(prefix="sw-bench-backup-"))
+    name = f"benchbk{uuid.uuid4().hex[:6]}"
+    os.environ["STACKWRIGHT_KEY_DIR"] = str(work / "keys")
+    root = work / "proj"
+    root.mkdir()
+    (root / "stackwright.yaml").write_text(
+        f"project: {name}\nsettings:\n  images: {{cacheDir: /var/tmp/stackwright-test-cache}}\n")
+    figures: dict[str, Any] = {"size_mib": mib}
+    try:
+        with secrets_api(work):
+            figures.update(run(root, work, mib, args.skip_db))
+    finally:
+        from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
+
+        Podman(PodmanSettings()).remove_labelled(StackwrightLabels(project=name).as_dict())
+        shutil.rmtree(work, ignore_errors=True)
+    ratios = {k[:-6]: v for k, v in figures.items() if k.endswith("_ratio")}
+    print(json.dumps({"benchmark": "backup", **figures, "target": TARGET,
+                      "met": all(v <= TARGET for v in ratios.values())}))
+
+
+def run(root: Path, work: Path, mib: int, skip_db: bool) -> dict[str, Any]:
+    from stackwright.core.engine import Engine
+    from stackwright.recover.backup import run_policy
+    from stackwright.recover.capture import volume_dir
+    from stackwright.recover.drills import run_drill
+    from stackwright.recover.platform import Platform
+    from stackwright.recover.restore import discard, restore_policy
+
+    apply(root, SPEC + ("" if skip_db else DB_SPEC))
+    engine = Engine(root)
+    platform = Platform(engine)
+    out: dict[str, Any] = {}
+    try:
+        folder = volume_dir(platform, platform.sources(platform.policy("vol"))[0])
+        fill_dir(folder, mib)
+        password = platform.repo(platform.policy("vol")).env["RESTIC_PASSWORD"]
+        ours_backup, first = timed(lambda: run_policy(platform, "vol"))
+        assert first.status == "succeeded", first.reason
+        floor = floor_volume(folder, work, password, mib)
+        change_one_percent(folder, mib)
+        ours_incr, second = timed(lambda: run_policy(platform, "vol"))
+        floor_incr = floor_incremental(folder, work, password)
+        floor["restore"] = floor_restore(work, password)  # first, then ours: see README
+        subprocess.run(["sync"], check=False)
+        ours_restore, (restored, _) = timed(lambda: restore_policy(platform, "vol"))
+        discard(restored)
+        out.update(volume_backup_s=round(ours_backup, 3), volume_backup_floor_s=round(
+            floor["backup"], 3), volume_backup_ratio=ratio(ours_backup, floor["backup"]),
+            volume_incremental_s=round(ours_incr, 3), volume_incremental_floor_s=round(
+                floor_incr, 3), volume_incremental_ratio=ratio(ours_incr, floor_incr),
+            volume_incremental_added_bytes=second.details["added"],
+            volume_restore_s=round(ours_restore, 3), volume_restore_floor_s=round(
+                floor["restore"], 3), volume_restore_ratio=ratio(ours_restore,
+                                                                 floor["restore"]),
+            volume_backup_mib_s=round(mib / ours_backup, 1))
+        if not skip_db:
+            out.update(database(platform, mib, run_policy, restore_policy, discard, run_drill))
+    finally:
+        platform.close()
+        engine.close()
+    return out
+
+
+def database(platform: Any, mib: int, run_policy: Any, restore_policy: Any, discard: Any,
+             run_drill: Any) -> dict[str, Any]:
+    db = dict(platform.recorded("Database", "db").outputs)
+    fill_database(db["url"], mib)
+    floor = floor_database(db)
+    backup_s, done = timed(lambda: run_policy(platform, "pg"))
+    assert done.status == "succeeded", done.reason
+    restore_s, (restored, _) = timed(lambda: restore_policy(platform, "pg"))
+    discard(restored)
+    drill = run_drill(platform, "drill")
+    assert drill.status == "succeeded", drill.reason
+    ours = backup_s + restore_s
+    return {"db_backup_s": round(backup_s, 3), "db_restore_s": round(restore_s, 3),
+            "db_backup_plus_restore_s": round(ours, 3),
+            "db_floor_dump_restore_s": round(floor, 3), "db_ratio": ratio(ours, floor),
+            "db_bytes": done.details["bytes"], "drill_rto_s": drill.details["rto"],
+            "drill_rpo_s": drill.details["rpo"]}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Backup and disaster recovery: restic repositories, backup policies, restores and drills."""

@@ -1,0 +1,146 @@
+"""Point-in-time recovery for a managed PostgreSQL: ``pg_basebackup`` plus the archived WAL,
+both in the repository; a restore replays the WAL into a scratch server up to a time.
+
+The database archives its WAL into ``/data/wal`` on its volume (its ``settings``:
+``archive_mode: "on"``, ``archive_command: "test ! -f /data/wal/%f && cp %p /data/wal/%f"``);
+each backup run takes a base backup (tar, WAL included) streamed into restic, switches to a
+new WAL segment, waits for it to be archived and backs up the archive directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from stackwright.errors import PermanentError, TemporaryError
+from stackwright.local import podman_for
+from stackwright.recover import scratch
+from stackwright.recover.capture import volume_dir
+from stackwright.recover.platform import Platform, Source
+from stackwright.tools import restic
+from stackwright.tools.restic import BackupSummary, Repo, Snapshot
+
+WAL_DIR = "/data/wal"
+_PGBIN = ('PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1); '
+          'if [ -n "$PGBIN" ]; then PATH="$PGBIN:$PATH"; fi')
+
+
+def _exec(platform: Platform, source: Source, command: str, user: str = "postgres"
+          ) -> list[str]:
+    assert source.record is not None
+    podman = podman_for(platform.ctx(source.record.address))
+    container = str(source.record.outputs["container"])
+    return [podman.settings.binary, *podman.settings.extra_args, "exec", "--user", user,
+            container, "sh", "-c", f"{_PGBIN}; {command}"]
+
+
+def _sql(platform: Platform, source: Source, statement: str) -> str:
+    argv = _exec(platform, source, f"psql -X -At -d postgres -c \"{statement}\"")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode:
+        raise PermanentError(f"{source.label}: {statement}: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()
+
+
+def check_archiving(platform: Platform, source: Source) -> None:
+    if _sql(platform, source, "SHOW archive_mode") != "on":
+        raise PermanentError(
+            f"{source.label}: point-in-time recovery needs WAL archiving",
+            hint="set the Database's settings: {archive_mode: \"on\", archive_command: "
+                 "\"test ! -f /data/wal/%f && cp %p /data/wal/%f\"} and apply")
+    mkdir = _exec(platform, source, f"mkdir -p {WAL_DIR} && chown postgres:postgres {WAL_DIR}",
+                  user="root")
+    subprocess.run(mkdir, capture_output=True, timeout=60, check=True)
+
+
+def capture(platform: Platform, repo: Repo, source: Source, tags: list[str],
+            timeout: float) -> list[BackupSummary]:
+    """A base backup, then the WAL archive up to now: two snapshots."""
+    check_archiving(platform, source)
+    base = _exec(platform, source, "pg_basebackup -D - -Ft -X fetch -c fast")
+    first = restic.backup_stream(repo, base, f"{source.name}.base.tar",
+                                 [*tags, "sw-type=basebackup"], host=platform.host(),
+                                 timeout=timeout)
+    segment = _sql(platform, source, "SELECT pg_walfile_name(pg_switch_wal())")
+    folder = volume_dir(platform, source) / "wal"
+    deadline = time.monotonic() + 120
+    while not (folder / segment).exists():
+        if time.monotonic() > deadline:
+            raise TemporaryError(f"{source.label}: WAL segment {segment} was not archived "
+                                 "within 120s", hint="check archive_command", delay=30)
+        time.sleep(0.2)
+    wal = restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=wal"],
+                              host=platform.host(), cwd=folder, timeout=timeout)
+    return [first, wal]
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+    os.chmod(path, 0o600)
+
+
+def restore_to(platform: Platform, repo: Repo, source: Source, base: Snapshot,
+               wal: Snapshot, at: datetime | None) -> dict[str, Any]:
+    """A scratch server from ``base``, the WAL of ``wal`` replayed up to ``at``."""
+    pg = scratch.new_postgres_dir()
+    try:
+        pg.data.mkdir(mode=0o700)
+        restic.dump_to(repo, base.id, base.paths[0], ["tar", "-x", "-C", str(pg.data)],
+                       timeout=86400)
+        walroot = pg.root / "wal"
+        walroot.mkdir()
+        restic.restore(repo, wal.id, walroot, timeout=86400)
+        _prepare(pg, walroot, at)
+        pg.start()
+        _wait_promoted(pg)
+    except BaseException:
+        pg.stop()
+        raise
+    return {"pg": pg}
+
+
+def _prepare(pg: scratch.ScratchPostgres, walroot: Path, at: datetime | None) -> None:
+    _write(pg.data / "pg_hba.conf", "local all all trust\nhost all all 127.0.0.1/32 "
+                                    "scram-sha-256\n")
+    target = f"recovery_target_time = '{at.isoformat()}'\n" if at else ""
+    with open(pg.data / "postgresql.auto.conf", "a") as out:
+        out.write(f"restore_command = 'cp {walroot}/%f \"%p\"'\n{target}"
+                  "recovery_target_action = 'promote'\narchive_mode = 'off'\n")
+    (pg.data / "recovery.signal").touch()
+    for stale in ("postmaster.pid", "postmaster.opts"):
+        (pg.data / stale).unlink(missing_ok=True)
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", f"{scratch.SCRATCH_USER}:", str(pg.root)], check=True)
+    os.chmod(pg.data, 0o700)
+
+
+def _wait_promoted(pg: scratch.ScratchPostgres, timeout: float = 300) -> None:
+    sock = str(pg.root / "sock")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(["psql", "-X", "-At", "-h", sock, "-p", str(pg.port), "-U",
+                               "postgres", "-d", "postgres", "-c",
+                               "SELECT pg_is_in_recovery()"], capture_output=True, text=True,
+                              timeout=60, check=False)
+        if done.returncode == 0 and done.stdout.strip() == "f":
+            subprocess.run(["psql", "-X", "-q", "-h", sock, "-p", str(pg.port), "-U",
+                            "postgres", "-d", "postgres"], input="ALTER ROLE postgres "
+                           f"PASSWORD '{pg.password}';\n", text=True, capture_output=True,
+                           timeout=60, check=True)
+            return
+        time.sleep(0.3)
+    log = (pg.root / "server.log").read_text(errors="replace")[-800:]
+    raise PermanentError(f"the point-in-time restore did not finish recovery: {log}")
+
+
+def tar_available() -> bool:
+    return shutil.which("tar") is not None
+
+
+__all__ = ["capture", "check_archiving", "restore_to", "tar_available", "tempfile"]
