@@ -294,10 +294,13 @@ class Engine:
         on_event: Callable[[Event], None] = lambda e: None,
         refresh: bool = True,
         cancel: threading.Event | None = None,
+        who: str | None = None,
     ) -> ApplyOutcome | None:
         """Plan (or take a saved plan), confirm, execute. None when not confirmed. Setting
-        ``cancel`` stops starting actions; those in flight finish and are recorded."""
-        who = actor()
+        ``cancel`` stops starting actions; those in flight finish and are recorded. ``who``
+        is recorded as the actor (default: this process's ``user@host``), as the daemon's API
+        does for the user it authenticated."""
+        who = who or actor()
         operation = "destroy" if destroy or (plan is not None and plan.destroy) else "apply"
         with self.store.lock(self.name, self.environment, operation=operation,
                              timeout=lock_timeout, who=who):
