@@ -10,7 +10,8 @@ EXAMPLE ?= examples/quickstart
 PYTEST_ARGS ?=
 # Debian packages the platform and its tests use (installed only when missing).
 APT_PACKAGES ?= podman runc haproxy postgresql redis-server restic busybox-static debootstrap \
-	prometheus prometheus-alertmanager wrk util-linux
+	prometheus prometheus-alertmanager wrk util-linux \
+	chromium
 
 .PHONY: setup up down test test-quick bench lint clean-venv
 

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from stackwright.server.app import PlatformContext
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the spec or the request cannot be done (errors name file, line, "
+                         "field and a hint)"},
     401: {"description": "not authenticated"}, 403: {"description": "not allowed"},
-    409: {"description": "locked or stale"}, 422: {"description": "invalid spec or input"}}
+    404: {"description": "no such object"}, 409: {"description": "locked, stale or busy"}}
 
 
 class PlanRequest(BaseModel):
@@ -54,7 +56,7 @@ def mount_api(app: FastAPI, ctx: PlatformContext) -> None:
 
     @app.exception_handler(StackwrightError)
     async def stackwright_error(_request: Request, exc: StackwrightError) -> JSONResponse:
-        status = 409 if isinstance(exc, LockError | StalePlanError) else 422
+        status = 409 if isinstance(exc, LockError | StalePlanError) else 400
         errors = [str(e) for e in exc.errors] if isinstance(exc, SpecErrors) else [str(exc)]
         return JSONResponse({"error": type(exc).__name__, "errors": errors,
                              "hint": getattr(exc, "hint", None)}, status_code=status)

@@ -16,6 +16,9 @@ from stackwright.server.access.store import SESSION_TTL, AccessError, AccessStor
 if TYPE_CHECKING:
     from stackwright.server.access.guard import Guard
 
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "cannot be done"}, 401: {"description": "not authenticated"},
+    403: {"description": "not allowed"}, 404: {"description": "no such user or token"}}
 Role = Field(pattern=r"^(viewer|developer|operator|admin)$")
 AnyUser = Annotated[Principal, Depends(require("viewer"))]
 
@@ -52,8 +55,8 @@ def _guard(request: Request) -> Guard:
 
 
 def mount_access(app: FastAPI, access: AccessStore, environment: str) -> None:
-    session = APIRouter(prefix="/api/v1/session", tags=["access"])
-    users = APIRouter(prefix="/api/v1/access", tags=["access"])
+    session = APIRouter(prefix="/api/v1/session", tags=["access"], responses=ERRORS)
+    users = APIRouter(prefix="/api/v1/access", tags=["access"], responses=ERRORS)
     _session_routes(session, access, environment)
     _user_routes(users, access)
     _token_routes(users, access)
@@ -134,7 +137,7 @@ def _token_routes(router: APIRouter, access: AccessStore) -> None:
         if user != who.name and not at_least(who.role, "admin"):
             raise HTTPException(403, "only an admin makes tokens for other users")
         if who.via == "local" and body.user is None:
-            raise HTTPException(422, "the local user has no account: name the user")
+            raise HTTPException(400, "the local user has no account: name the user")
         secret, record = _access(lambda: access.create_token(user, body.name, ttl=body.ttl_s,
                                                              role=body.role))
         return {**record, "token": secret}
@@ -149,5 +152,5 @@ def _access(action: Any) -> Any:
     try:
         return action()
     except AccessError as exc:
-        status = 404 if exc.message.startswith("no ") else 422
+        status = 404 if exc.message.startswith("no ") else 400
         raise HTTPException(status, str(exc)) from exc

@@ -233,6 +233,9 @@ def _changes(doc: dict[str, Any]) -> list[dict[str, Any]]:
     for c in doc.get("changes", []):
         diffs = [{"path": d.get("path"), "before": _show(d.get("before")),
                   "after": _show(d.get("after"))} for d in c.get("diffs") or []]
+        if not diffs and isinstance(c.get("after"), dict):  # a create: every field is new
+            diffs = [{"path": k, "before": "", "after": _show(v)}
+                     for k, v in sorted(c["after"].items())]
         out.append({"address": c.get("address"), "action": c.get("action"),
                     "reason": c.get("reason"), "diffs": diffs})
     return [c for c in out if c["action"] != "noop"]
