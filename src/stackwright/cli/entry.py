@@ -1,6 +1,8 @@
 """The ``stackwright`` console script.
 
-It first offers the command to the project's running daemon (:mod:`stackwright.cli.remote`,
+With ``STACKWRIGHT_ADDR`` set it runs the command on that daemon
+(:mod:`stackwright.cli.remote_http`). Otherwise it first offers the command to the project's
+running daemon (:mod:`stackwright.cli.remote`,
 standard library only), then to the quick path (:mod:`stackwright.cli.quick`: ``validate``
 and ``plan`` without typer), and only when neither takes it imports the full CLI.
 """
@@ -14,7 +16,13 @@ import sys
 def main() -> None:
     from stackwright.cli.remote import try_run
 
-    code = try_run(sys.argv[1:])
+    code = None
+    if os.environ.get("STACKWRIGHT_ADDR"):
+        from stackwright.cli.remote_http import try_remote
+
+        code = try_remote(sys.argv[1:], os.environ)
+    if code is None:
+        code = try_run(sys.argv[1:])
     if code is not None:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -99,7 +99,7 @@ def validate_body(opts: Options) -> None:
     count = len(project.declared)
     if opts.json:
         emit_json({"ok": True, "project": eng.name, "environment": eng.environment,
-                   "resources": count})
+                   "resources": count}, opts.out)
     else:
         out = printer(opts)
         out.line(out.paint("The spec is valid:", "green", "bold") +
@@ -124,7 +124,7 @@ def plan_body(opts: Options, out_file: Path | None, destroy: bool, refresh: bool
         doc = plan_to_json(made)
         if out_file is not None:
             doc["saved_to"] = str(out_file)
-        emit_json(doc)
+        emit_json(doc, opts.out)
     else:
         out = printer(opts)
         render_plan(made, out)

@@ -52,6 +52,7 @@ def mount_api(app: FastAPI, ctx: PlatformContext) -> None:
     _plan_routes(router, ctx)
     _operation_routes(router, ctx, app.state.operations)
     _record_routes(router, ctx)
+    _cli_routes(router, ctx)
     app.include_router(router)
 
     @app.exception_handler(StackwrightError)
@@ -170,6 +171,40 @@ def _operation(ops: Operations, op_id: str) -> Operation:
     if op is None:
         raise HTTPException(404, f"no operation {op_id}")
     return op
+
+
+def _cli_routes(router: APIRouter, ctx: PlatformContext) -> None:
+    @router.get("/cli/{command}", summary="Run a read-only CLI command here, as the remote "
+                                         "CLI does: its exact output and exit code")
+    def cli(command: Literal["plan", "validate"], output: Literal["text", "json"] = "text",
+            color: Literal["always", "never"] = "never", destroy: bool = False,
+            refresh: bool = True, detailed_exitcode: bool = False) -> dict[str, Any]:
+        return run_cli_command(ctx, command, output=output, color=color, destroy=destroy,
+                               refresh=refresh, detailed=detailed_exitcode)
+
+
+def run_cli_command(ctx: PlatformContext, command: str, *, output: str, color: str,
+                    destroy: bool, refresh: bool, detailed: bool) -> dict[str, Any]:
+    import io
+
+    from stackwright.cli.options import Options, run
+    from stackwright.cli.quick import plan_body, validate_body
+
+    out, err = io.StringIO(), io.StringIO()
+    eng = ctx.engine
+    opts = Options(chdir=eng.root, environment=eng.environment, state=eng.state_url,
+                   output=output, color=color, stdout=out, stderr=err)
+    try:
+        if command == "validate":
+            run(opts, lambda: validate_body(opts))
+            code = 0
+        else:
+            changes = run(opts, lambda: plan_body(opts, None, destroy, refresh, 10))
+            code = 2 if detailed and changes else 0
+    except (SystemExit, RuntimeError) as exc:  # the CLI's exit (typer.Exit: a RuntimeError)
+        found = getattr(exc, "exit_code", getattr(exc, "code", 1))
+        code = found if isinstance(found, int) else 1
+    return {"stdout": out.getvalue(), "stderr": err.getvalue(), "exit_code": code}
 
 
 def _record_routes(router: APIRouter, ctx: PlatformContext) -> None:

@@ -7,12 +7,14 @@ actor."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.fixtures.cli import STACKWRIGHT
 
 from stackwright.server.access.store import AccessStore
 from tests.integration.server.daemon_fixture import (
@@ -187,3 +189,34 @@ def test_state_files_hold_no_token_or_password(daemon: Daemon, tmp_path: Path) -
     raw = (daemon.project.root / ".stackwright" / "state.db").read_bytes()
     for secret in [*daemon.tokens.values(), *PASSWORDS.values()]:
         assert secret.encode() not in raw
+
+
+def _remote(daemon: Daemon, user: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**daemon.project.env, "STACKWRIGHT_ADDR": daemon.api,
+           "STACKWRIGHT_TOKEN": daemon.tokens[user]}
+    return subprocess.run([STACKWRIGHT, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_remote_cli_same_commands_and_output(daemon: Daemon, tmp_path: Path) -> None:
+    daemon.project.write("remote.yaml", """
+        apiVersion: stackwright.dev/v1
+        kind: File
+        metadata: {name: remote}
+        spec: {path: out/remote.txt, content: "from afar"}
+    """)
+    local = daemon.project.run("plan", "--detailed-exitcode")
+    remote = _remote(daemon, "vic", "plan", "--detailed-exitcode", cwd=tmp_path)
+    assert (remote.returncode, remote.stdout) == (local.code, local.out) == (2, local.out)
+    assert "File/remote will be created" in remote.stdout
+    as_json = _remote(daemon, "vic", "plan", "-o", "json", cwd=tmp_path)
+    assert json.loads(as_json.stdout)["summary"]["create"] == 1
+    denied = _remote(daemon, "vic", "apply", "--yes", cwd=tmp_path)
+    assert denied.returncode == 1 and "refused (403)" in denied.stderr
+    applied = _remote(daemon, "dev", "apply", "--yes", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert "File/remote: Creation complete" in applied.stdout and "Apply complete!" in applied.stdout
+    assert (daemon.project.root / "out" / "remote.txt").read_text() == "from afar"
+    assert not (tmp_path / ".stackwright").exists(), "nothing ran in the caller's directory"
+    other = _remote(daemon, "dev", "state", "list", cwd=tmp_path)
+    assert other.returncode == 1 and "unset STACKWRIGHT_ADDR" in other.stderr
