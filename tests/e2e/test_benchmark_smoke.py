@@ -26,3 +26,14 @@ def test_engine_benchmark_quick_runs() -> None:
     ops = {row["op"]: row["stackwright_s"] for row in doc["rows"]}
     assert set(ops) == {"apply", "plan", "destroy"}
     assert all(isinstance(v, float) and v > 0 for v in ops.values())
+
+
+@pytest.mark.slow
+def test_cli_start_benchmark_quick_runs() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/cli_start.py"), "--rounds",
+                           "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["benchmark"] == "cli_start" and doc["floor"]["wall_s"] > 0
+    assert set(doc["commands"]) == {"help", "validate", "plan"}
+    assert all(c["cpu_s"] > doc["floor"]["cpu_s"] for c in doc["commands"].values())
