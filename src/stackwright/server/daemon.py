@@ -82,9 +82,8 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
     from stackwright.server.cli_socket import CliSocket
     from stackwright.server.components import start_components, stop_components
     from stackwright.server.controllers import ControllerHost
-    from stackwright.server.http import uvicorn_config
-
     from stackwright.server.exposure import check_exposure
+    from stackwright.server.http import uvicorn_config
 
     check_exposure(engine, host, *tls)
     scheme = "https" if tls[0] else "http"

@@ -15,8 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.fixtures.cli import STACKWRIGHT
-
-from stackwright.server.access.store import AccessStore
 from tests.integration.server.daemon_fixture import (
     PASSWORDS,
     Daemon,
@@ -24,6 +22,8 @@ from tests.integration.server.daemon_fixture import (
     start_daemon,
     stop_daemon,
 )
+
+from stackwright.server.access.store import AccessStore
 
 pytestmark = pytest.mark.slow
 __all__ = ["daemon"]
@@ -215,7 +215,8 @@ def test_remote_cli_same_commands_and_output(daemon: Daemon, tmp_path: Path) -> 
     assert denied.returncode == 1 and "refused (403)" in denied.stderr
     applied = _remote(daemon, "dev", "apply", "--yes", cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr
-    assert "File/remote: Creation complete" in applied.stdout and "Apply complete!" in applied.stdout
+    assert "File/remote: Creation complete" in applied.stdout
+    assert "Apply complete!" in applied.stdout
     assert (daemon.project.root / "out" / "remote.txt").read_text() == "from afar"
     assert not (tmp_path / ".stackwright").exists(), "nothing ran in the caller's directory"
     other = _remote(daemon, "dev", "state", "list", cwd=tmp_path)

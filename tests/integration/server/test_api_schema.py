@@ -14,7 +14,6 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
 )
-
 from tests.integration.server.daemon_fixture import Daemon, start_daemon, stop_daemon
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.integration.server.daemon_fixture import PASSWORDS, Daemon, start_daemon, stop_daemon
 
 pytestmark = pytest.mark.slow

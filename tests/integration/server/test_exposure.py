@@ -13,10 +13,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from tests.fixtures.cli import STACKWRIGHT, Project
+from tests.integration.server.daemon_fixture import stop_daemon
 
 from stackwright.ports import free_port
 from stackwright.secure.ca import build_leaf, new_authority, private_pem
-from tests.integration.server.daemon_fixture import stop_daemon
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,9 @@ def test_beyond_loopback_needs_tls_and_an_admin(project: Project, tmp_path: Path
         deadline, answer = time.monotonic() + 90, None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                answer = httpx.get(f"https://localhost:{port}/api/v1/health", verify=ssl.create_default_context(cafile=str(ca)), timeout=2)
+                trust = ssl.create_default_context(cafile=str(ca))
+                answer = httpx.get(f"https://localhost:{port}/api/v1/health", verify=trust,
+                                   timeout=2)
                 break
             except httpx.HTTPError:
                 time.sleep(0.3)
