@@ -72,6 +72,7 @@ def _install_guard(app: FastAPI, ctx: PlatformContext) -> None:
         ctx.access = AccessStore.open(ctx.engine.state_url)
     engine = ctx.engine
     server = engine.config.settings.get("server") or {}
+    check_access_settings(server)
     settings = GuardSettings(environment=engine.environment,
                              protected=protected_environments(engine.config.settings),
                              local_trust=server.get("localTrust", True) is not False,
@@ -79,6 +80,27 @@ def _install_guard(app: FastAPI, ctx: PlatformContext) -> None:
     mount_access(app, ctx.access, engine.environment)
     app.add_middleware(Guard, access=ctx.access, settings=settings,
                        audit=lambda who, action, data: audit(ctx, who, action, data))
+
+
+_ACCESS_SETTINGS = {"protected": ("a list of environment names", "protected: [prod]"),
+                    "hostnames": ("a list of host names", "hostnames: [platform.example]"),
+                    "localTrust": ("true or false", "localTrust: false")}
+
+
+def check_access_settings(server: dict[str, Any]) -> None:
+    """``settings.server.protected``, ``hostnames`` and ``localTrust`` have the right types,
+    or the daemon refuses to start naming the field (never a silent default)."""
+    from stackwright.server.daemon import DaemonError
+
+    for key, (expected, example) in _ACCESS_SETTINGS.items():
+        if key not in server:
+            continue
+        value = server[key]
+        ok = (isinstance(value, bool) if key == "localTrust" else
+              isinstance(value, list) and all(isinstance(v, str) for v in value))
+        if not ok:
+            raise DaemonError(f"stackwright.yaml: settings.server.{key}: {value!r} is not "
+                              f"{expected}", hint=f"for example `{example}`")
 
 
 def _hosts(api: str, server: dict[str, Any]) -> frozenset[str]:
