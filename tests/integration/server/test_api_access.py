@@ -64,6 +64,9 @@ def test_viewer_reads_but_cannot_apply(daemon: Daemon) -> None:
         assert vic.get("/api/v1/access/users").status_code == 403
     with daemon.client("ada") as ada:
         assert {u["name"] for u in ada.get("/api/v1/access/users").json()} >= {"vic", "ada"}
+        audit = ada.get("/api/v1/audit", params={"limit": 20}).json()
+    assert any(e["action"] == "api.denied" and e["actor"] == "vic (token)"
+               and e["data"]["path"] == "/api/v1/operations" for e in audit)
 
 
 def test_developer_applies_as_an_operation_streamed_and_audited(daemon: Daemon) -> None:

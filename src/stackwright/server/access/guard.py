@@ -14,7 +14,8 @@ off). It then needs a role in the daemon's environment:
 A route may ask for more with ``Depends(require("operator"))``. A request authenticated by
 the session cookie that changes anything must carry the session's CSRF token in the
 ``X-CSRF-Token`` header. Every request that changes anything is written to the audit log with
-its actor, method, path and status.
+its actor, method, path and status (``api.request``), and every refused one from a known
+principal (``api.denied``).
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ class Guard:
             return
         request = Request(scope)
         if not self._host_ok(request):
-            await _reply(send, 421, {"error": "unexpected Host header",
-                                     "hint": "use the address the daemon listens on"})
+            await self._refuse(scope, send, 421, "unexpected Host header",
+                               "use the address the daemon listens on")
             return
         scope.setdefault("state", {})["guard"] = self
         if path in PUBLIC or path.startswith(PUBLIC_PREFIXES):
@@ -85,6 +86,10 @@ class Guard:
         principal = await run_in_threadpool(self.authenticate, request)
         refusal = self._refusal(request, principal)
         if refusal is not None:
+            if principal is not None and scope.get("method", "GET") not in SAFE:
+                await run_in_threadpool(self.audit, principal.actor, "api.denied",
+                                        {"method": scope.get("method"), "path": path,
+                                         "status": refusal[0], "via": principal.via})
             await self._refuse(scope, send, *refusal)
             return
         assert principal is not None
@@ -132,7 +137,7 @@ class Guard:
         return "developer"
 
     def _refusal(self, request: Request, who: Principal | None) -> tuple[int, str, str] | None:
-        method, path = request.method, request.url.path
+        method, path = request.scope.get("method", "GET"), request.url.path
         if who is None:
             return (401, "authentication required",
                     "send Authorization: Bearer <token> (`stackwright token create`) "
@@ -150,6 +155,9 @@ class Guard:
 
     async def _refuse(self, scope: dict[str, Any], send: Any, status: int, error: str,
                       hint: str) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": error[:120]})
+            return
         if (status == 401 and scope["path"].startswith("/console")
                 and scope.get("method") == "GET"):
             await _redirect(send, "/console/login")

@@ -10,6 +10,7 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,10 @@ def _digest(value: str) -> str:
 class AccessStore:
     """The access tables of one state database."""
 
-    def __init__(self, engine: sa.engine.Engine) -> None:
+    def __init__(self, engine: sa.engine.Engine, clock: Callable[[], float] = time.time
+                 ) -> None:
         self.engine = engine
+        self.clock = clock  # what "now" is for expiry (tests move it)
 
     @classmethod
     def open(cls, state_url: str) -> AccessStore:
@@ -84,7 +87,7 @@ class AccessStore:
                                   hint="`stackwright user grant` changes its roles")
             conn.execute(schema.users.insert().values(
                 name=name, password_hash=hash_password(password) if password else None,
-                created_at=time.time(), disabled=False))
+                created_at=self.clock(), disabled=False))
             for env, role in grants.items():
                 conn.execute(schema.grants.insert().values(user=name, environment=env,
                                                            role=role))
@@ -149,7 +152,7 @@ class AccessStore:
         """A new token for ``user`` (the secret, returned once, and its record)."""
         token_id = secrets.token_hex(6)
         secret = f"swt_{token_id}_{secrets.token_urlsafe(24)}"
-        now = time.time()
+        now = self.clock()
         record = {"id": token_id, "user": user, "name": name,
                   "role": _role(role) if role else None, "created_at": now,
                   "expires_at": now + ttl if ttl else None, "revoked": False}
@@ -180,7 +183,7 @@ class AccessStore:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(schema.tokens).where(
                 schema.tokens.c.digest == _digest(secret))).first()
-        if row is None or row.revoked or (row.expires_at and row.expires_at <= time.time()):
+        if row is None or row.revoked or (row.expires_at and row.expires_at <= self.clock()):
             return None
         if not self._enabled(row.user):
             return None
@@ -193,17 +196,17 @@ class AccessStore:
         session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(schema.sessions.delete().where(
-                schema.sessions.c.expires_at <= time.time()))
+                schema.sessions.c.expires_at <= self.clock()))
             conn.execute(schema.sessions.insert().values(
                 digest=_digest(session), user=user, csrf=csrf,
-                expires_at=time.time() + SESSION_TTL))
+                expires_at=self.clock() + SESSION_TTL))
         return session, csrf
 
     def authenticate_session(self, session: str, environment: str) -> Principal | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(schema.sessions).where(
                 schema.sessions.c.digest == _digest(session))).first()
-        if row is None or row.expires_at <= time.time() or not self._enabled(row.user):
+        if row is None or row.expires_at <= self.clock() or not self._enabled(row.user):
             return None
         return Principal(row.user, self.role_of(row.user, environment), "session",
                          csrf=row.csrf)
