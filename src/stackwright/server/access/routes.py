@@ -3,6 +3,7 @@ tokens: one's own, or anyone's for an admin)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
@@ -69,24 +70,15 @@ def _session_routes(router: APIRouter, access: AccessStore, environment: str) ->
                  responses={401: {"description": "wrong user or password"},
                             429: {"description": "too many failed attempts"}})
     async def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
-        guard = _guard(request)
-        client = request.client.host if request.client else "?"
-        keys = (f"ip:{client}", f"user:{body.username}")
-        wait = guard.limiter.retry_after(*keys)
-        if wait > 0:
+        outcome = await attempt_login(_guard(request), access, request, body.username,
+                                      body.password, via="api")
+        if outcome.retry_after:
             raise HTTPException(429, "too many failed logins; try again later",
-                                headers={"Retry-After": str(int(wait) + 1)})
-        ok = await run_in_threadpool(access.check_password, body.username, body.password)
-        if not ok:
-            guard.limiter.failed(*keys)
-            await run_in_threadpool(guard.audit, body.username, "access.login_failed",
-                                    {"client": client})
+                                headers={"Retry-After": str(int(outcome.retry_after) + 1)})
+        if outcome.session is None or outcome.csrf is None:
             raise HTTPException(401, "wrong user name or password")
-        guard.limiter.succeeded(*keys)
-        sid, csrf = await run_in_threadpool(access.create_session, body.username)
-        response.set_cookie(SESSION_COOKIE, sid, max_age=int(SESSION_TTL), httponly=True,
-                            samesite="strict", secure=guard.settings.tls, path="/")
-        await run_in_threadpool(guard.audit, body.username, "access.login", {"client": client})
+        set_session_cookie(response, outcome.session, _guard(request).settings.tls)
+        csrf = outcome.csrf
         role = await run_in_threadpool(access.role_of, body.username, environment)
         return {"user": body.username, "role": role, "environment": environment,
                 "csrf_token": csrf, "csrf_header": CSRF_HEADER}
@@ -103,6 +95,38 @@ def _session_routes(router: APIRouter, access: AccessStore, environment: str) ->
         who = principal_of(request)
         return {"user": who.name, "role": who.role, "via": who.via,
                 "environment": environment}
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    session: str | None = None  # set when the password was right
+    csrf: str | None = None
+    retry_after: float = 0.0  # set when too many attempts failed
+
+
+async def attempt_login(guard: Guard, access: AccessStore, request: Request, user: str,
+                        password: str, *, via: str) -> LoginOutcome:
+    """Check a login against the rate limit and the password; audit it either way; open a
+    session when it succeeds. Shared by the API and the console's form."""
+    client = request.client.host if request.client else "?"
+    keys = (f"ip:{client}", f"user:{user}")
+    wait = guard.limiter.retry_after(*keys)
+    if wait > 0:
+        return LoginOutcome(retry_after=wait)
+    if not user or not await run_in_threadpool(access.check_password, user, password):
+        guard.limiter.failed(*keys)
+        await run_in_threadpool(guard.audit, user or "?", "access.login_failed",
+                                {"client": client, "via": via})
+        return LoginOutcome()
+    guard.limiter.succeeded(*keys)
+    sid, csrf = await run_in_threadpool(access.create_session, user)
+    await run_in_threadpool(guard.audit, user, "access.login", {"client": client, "via": via})
+    return LoginOutcome(session=sid, csrf=csrf)
+
+
+def set_session_cookie(response: Response, session: str, tls: bool) -> None:
+    response.set_cookie(SESSION_COOKIE, session, max_age=int(SESSION_TTL), httponly=True,
+                        samesite="strict", secure=tls, path="/")
 
 
 def _user_routes(router: APIRouter, access: AccessStore) -> None:

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stackwright.server.access.guard import SESSION_COOKIE, principal_of
 from stackwright.server.access.roles import at_least, deploy_role
-from stackwright.server.access.store import SESSION_TTL
+from stackwright.server.access.routes import attempt_login, set_session_cookie
 from stackwright.server.console.graph_svg import render_svg
 from stackwright.server.console.panels import PanelRegistry, PanelView
 
@@ -76,25 +76,16 @@ def _login_routes(router: APIRouter, console: Console) -> None:
         user = (form.get("username") or [""])[0]
         password = (form.get("password") or [""])[0]
         guard = request.scope["state"]["guard"]
-        client = request.client.host if request.client else "?"
-        keys = (f"ip:{client}", f"user:{user}")
-        if guard.limiter.retry_after(*keys) > 0:
+        outcome = await attempt_login(guard, console.ctx.access, request, user, password,
+                                      via="console")
+        if outcome.retry_after:
             return console.page(None, "login.html", "Log in", 429,
                                 error="Too many failed attempts. Wait a minute and try again.")
-        access = console.ctx.access
-        if not user or not await run_in_threadpool(access.check_password, user, password):
-            guard.limiter.failed(*keys)
-            await run_in_threadpool(guard.audit, user or "?", "access.login_failed",
-                                    {"client": client, "via": "console"})
+        if outcome.session is None:
             return console.page(None, "login.html", "Log in", 401,
                                 error="Wrong user name or password.")
-        guard.limiter.succeeded(*keys)
-        sid, _csrf = await run_in_threadpool(access.create_session, user)
-        await run_in_threadpool(guard.audit, user, "access.login",
-                                {"client": client, "via": "console"})
         response = RedirectResponse("/console/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, sid, max_age=int(SESSION_TTL), httponly=True,
-                            samesite="strict", secure=guard.settings.tls, path="/")
+        set_session_cookie(response, outcome.session, guard.settings.tls)
         return response
 
     @router.post("/logout")
