@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Debian packages the platform and its tests use (installed only when missing).
 APT_PACKAGES ?= podman runc haproxy postgresql redis-server restic busybox-static debootstrap \
 	prometheus prometheus-alertmanager wrk util-linux \
-	prometheus-node-exporter
+	prometheus-node-exporter chromium
 
 .PHONY: setup up down test test-quick bench lint clean-venv
 

@@ -55,3 +55,14 @@ def test_logs_benchmark_small_runs() -> None:
     assert doc["ingest"]["lines"] == 1000  # every line the container wrote, once
     assert doc["search"]["stored_lines"] == 3000
     assert doc["search"]["rare"]["stackwright_s"] > 0
+
+
+@pytest.mark.slow
+def test_cli_start_benchmark_quick_runs() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/cli_start.py"), "--rounds",
+                           "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["benchmark"] == "cli_start" and doc["floor"]["wall_s"] > 0
+    assert set(doc["commands"]) == {"help", "validate", "plan"}
+    assert all(c["cpu_s"] > doc["floor"]["cpu_s"] for c in doc["commands"].values())

@@ -28,3 +28,14 @@ def test_bad_idle_timeout_names_the_field(value: object) -> None:
         _idle_timeout(_engine({"server": {"idleTimeout": value}}))
     assert "settings.server.idleTimeout" in str(caught.value)
     assert caught.value.hint
+
+
+@pytest.mark.parametrize(("key", "value"), [("protected", "prod"), ("protected", [1]),
+                                            ("hostnames", "a.example"), ("localTrust", "no")])
+def test_bad_access_settings_name_the_field(key: str, value: object) -> None:
+    from stackwright.server.app import check_access_settings
+
+    with pytest.raises(DaemonError) as caught:
+        check_access_settings({key: value})
+    assert f"settings.server.{key}" in str(caught.value) and caught.value.hint
+    check_access_settings({"protected": ["live"], "hostnames": [], "localTrust": False})

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from stackwright.cli.main import Options, _options, emit_json, engine, printer, run
+from stackwright.cli.quick import in_project, plan_body, validate_body
 
 PARALLELISM = typer.Option("--parallelism", min=1, help="Actions run at once.")
 LOCK_TIMEOUT = typer.Option("--lock-timeout", min=0.0, help="Seconds to wait for the lock.")
@@ -60,20 +61,7 @@ def _slug(text: str) -> str:
 def validate(ctx: typer.Context) -> None:
     """Check the spec: structure, kinds, schema, references and cycles; report every error."""
     opts = _options(ctx)
-
-    def body() -> None:
-        eng = engine(opts)
-        project = eng.project
-        count = len(project.declared)
-        if opts.json:
-            emit_json({"ok": True, "project": eng.name, "environment": eng.environment,
-                       "resources": count})
-        else:
-            out = printer(opts)
-            out.line(out.paint("The spec is valid:", "green", "bold") +
-                     f" {count} resource(s) in {eng.name}/{eng.environment}.")
-
-    run(opts, body)
+    run(opts, lambda: validate_body(opts))
 
 
 def plan(
@@ -90,44 +78,12 @@ def plan(
 ) -> None:
     """Show what apply would change: create, update, replace (and why) or destroy."""
     opts = _options(ctx)
-
-    def body() -> bool:
-        from stackwright.cli.render import render_plan
-
-        eng = engine(opts)
-        target = _in_project(opts, out_file)
-        made = eng.plan(destroy=destroy, refresh=refresh, parallelism=parallelism)
-        if target is not None:
-            from stackwright.core.planfile import write_plan
-
-            write_plan(made, target, eng.cipher)
-        if opts.json:
-            from stackwright.core.planfile import plan_to_json
-
-            doc = plan_to_json(made)
-            if out_file is not None:
-                doc["saved_to"] = str(out_file)
-            emit_json(doc)
-        else:
-            out = printer(opts)
-            render_plan(made, out)
-            if out_file is not None:
-                out.line(f"\nSaved the plan to {out_file}. Apply it exactly with:"
-                         f" stackwright apply {out_file}")
-        eng.close()
-        return bool(made.has_changes)
-
-    changes = run(opts, body)
+    changes = run(opts, lambda: plan_body(opts, out_file, destroy, refresh, parallelism))
     if detailed_exitcode and changes:
         raise typer.Exit(2)
 
 
-def _in_project(opts: Options, path: Path | None) -> Path | None:
-    """Relative plan-file paths are relative to the project directory (-C), as with
-    terraform -chdir."""
-    if path is None or path.is_absolute():
-        return path
-    return opts.chdir / path
+_in_project = in_project
 
 
 def _confirm(opts: Options, verb: str) -> Any:
@@ -149,9 +105,12 @@ def _confirm(opts: Options, verb: str) -> Any:
 
 def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
            parallelism: int, lock_timeout: float, refresh: bool = True,
-           emit: bool = True, cancel: Any = None, override: str | None = None) -> None:
+           emit: bool = True, cancel: Any = None, override: str | None = None,
+           who: str | None = None, observe: Any = None) -> None:
     """Plan or load, confirm, execute and report. With ``emit`` off, JSON mode prints
-    nothing (a caller such as `up` prints its own document) but failures still raise."""
+    nothing (a caller such as `up` prints its own document) but failures still raise. The
+    daemon's API passes ``who`` (the actor it authenticated) and ``observe`` (called with
+    every progress event as well)."""
     from stackwright.cli.render import ProgressPrinter, render_plan, render_result, result_to_json
     from stackwright.core.engine import require_changes_applied
     from stackwright.core.planfile import plan_to_json, read_plan
@@ -167,10 +126,12 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
     on_event = (lambda e: None) if opts.json else ProgressPrinter(out)
     from stackwright.errors import PlanRefusedError
 
+    if observe is not None:
+        on_event = _both(on_event, observe)
     try:
         outcome = eng.apply(saved, destroy=destroy, parallelism=parallelism,
                             lock_timeout=lock_timeout, confirm=confirm, on_event=on_event,
-                            refresh=refresh, cancel=cancel, override=override)
+                            refresh=refresh, cancel=cancel, override=override, who=who)
     except PlanRefusedError as exc:
         if not opts.json and exc.plan is not None:
             from stackwright.cli.render import render_checks
@@ -204,6 +165,14 @@ def _apply(opts: Options, *, plan_file: Path | None, destroy: bool, yes: bool,
         if opts.json and emit:
             raise typer.Exit(1)
         require_changes_applied(outcome)
+
+
+def _both(first: Any, second: Any) -> Any:
+    def on_event(event: Any) -> None:
+        first(event)
+        second(event)
+
+    return on_event
 
 
 def apply(

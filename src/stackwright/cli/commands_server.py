@@ -26,7 +26,14 @@ def register(app: typer.Typer) -> None:
 
 def server(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option(help="API port on 127.0.0.1 (0: a free one).")] = 0,
+    port: Annotated[int, typer.Option(help="API port (0: a free one).")] = 0,
+    host: Annotated[str, typer.Option(
+        help="Address to bind. Anything but loopback needs --tls-cert/--tls-key and an admin "
+             "user.")] = "127.0.0.1",
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain) to serve.")
+                        ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")
+                       ] = None,
     secrets: Annotated[bool, typer.Option(help="Serve the Vault-compatible API.")] = True,
     controllers: Annotated[bool, typer.Option(
         help="Run the controllers (repair services, restart load balancers, cron jobs).")
@@ -38,7 +45,8 @@ def server(
     def body() -> None:
         from stackwright.server.daemon import run_daemon
 
-        run_daemon(engine(opts), port=port, secrets=secrets, controllers=controllers)
+        run_daemon(engine(opts), host=host, port=port, secrets=secrets,
+                   controllers=controllers, tls=(tls_cert, tls_key))
 
     run(opts, body)
 

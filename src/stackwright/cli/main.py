@@ -8,18 +8,26 @@ Every command takes the global options (``-C DIR``, ``--env``, ``--state``, ``--
 from __future__ import annotations
 
 import gc
-import json
-import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
 
-from stackwright.cli.render import Printer
-from stackwright.errors import SpecErrors, StackwrightError
+from stackwright.cli.options import (
+    Options,
+    emit_json,
+    engine,
+    exit_with,
+    fail,
+    leave,
+    printer,
+    run,
+)
+
+# Re-exported: the command modules (the core's and the domains') import them from here.
+__all__ = ["Options", "app", "emit_json", "engine", "exit_with", "fail", "leave", "main",
+           "printer", "register_domain_commands", "run"]
 
 app = typer.Typer(
     name="stackwright",
@@ -33,34 +41,6 @@ state_app = typer.Typer(help="Inspect and edit recorded state.", no_args_is_help
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 app.add_typer(audit_app, name="audit")
-
-T = TypeVar("T")
-
-
-@dataclass
-class Options:
-    chdir: Path = Path(".")
-    environment: str | None = None
-    state: str | None = None
-    variables: dict[str, str] = field(default_factory=dict)
-    output: str = "text"
-    color: str = "auto"
-    # Where the command writes; None is the process's own stdout/stderr. The daemon runs a
-    # command handed to it by the CLI (stackwright.server.cli_runs) with streams of its own.
-    stdout: Any = None
-    stderr: Any = None
-
-    @property
-    def json(self) -> bool:
-        return self.output == "json"
-
-    @property
-    def out(self) -> Any:
-        return self.stdout or sys.stdout
-
-    @property
-    def err(self) -> Any:
-        return self.stderr or sys.stderr
 
 
 def _options(ctx: typer.Context) -> Options:
@@ -104,49 +84,17 @@ def main_options(
     ctx.obj = Options(chdir, env, state, _parse_vars(var), output.lower(), color)
 
 
-def engine(opts: Options) -> Any:
-    from stackwright.core.engine import Engine
-
-    return Engine(opts.chdir, environment=opts.environment, state_url=opts.state,
-                  variables=opts.variables)
-
-
-def printer(opts: Options, stream: Any = None) -> Printer:
-    return Printer(stream or opts.out, opts.color)
-
-
-def emit_json(doc: Any, stream: Any = None) -> None:
-    (stream or sys.stdout).write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def fail(opts: Options, exc: StackwrightError) -> NoReturn:
-    if opts.json:
-        errors = [str(e) for e in exc.errors] if isinstance(exc, SpecErrors) else [str(exc)]
-        emit_json({"ok": False, "error": type(exc).__name__, "errors": errors}, opts.out)
-    else:
-        err = Printer(opts.err, opts.color)
-        label = err.paint("Error:", "red", "bold")
-        if isinstance(exc, SpecErrors):
-            err.line(f"{label} {exc.message}")
-            for e in exc.errors:
-                err.line(f"  {e}")
-        else:
-            err.line(f"{label} {exc}")
-    raise typer.Exit(exc.exit_code)
-
-
-def run(opts: Options, body: Callable[[], T]) -> T:
-    """Run a command body, turning Stackwright errors into messages and exit codes."""
-    try:
-        return body()
-    except StackwrightError as exc:
-        fail(opts, exc)
-
-
 def register_commands() -> None:
-    from stackwright.cli import commands_core, commands_secrets, commands_server, commands_state
+    from stackwright.cli import (
+        commands_access,
+        commands_core,
+        commands_secrets,
+        commands_server,
+        commands_state,
+    )
 
     commands_core.register(app)
+    commands_access.register(app)
     commands_state.register(state_app, audit_app, app)
     commands_server.register(app)
     commands_secrets.register(app)
@@ -203,19 +151,3 @@ def main() -> None:
     except SystemExit as exc:
         leave(exc.code)
     leave(0)
-
-
-def leave(code: object) -> None:
-    """End the process without tearing the interpreter down object by object (0.3-0.4 s
-    after a plan of thousands of resources): everything was committed and closed by the
-    command, atexit handlers still run, and output is flushed first."""
-    import atexit
-
-    if isinstance(code, str):
-        print(code, file=sys.stderr)
-    status = code if isinstance(code, int) else (0 if code is None else 1)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
-

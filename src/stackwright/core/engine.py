@@ -306,13 +306,15 @@ class Engine:
         refresh: bool = True,
         cancel: threading.Event | None = None,
         override: str | None = None,
+        who: str | None = None,
     ) -> ApplyOutcome | None:
         """Plan (or take a saved plan), check, confirm, execute. None when not confirmed.
         Setting ``cancel`` stops starting actions; those in flight finish and are recorded.
         Plan checks run before confirmation: a mandatory denial raises ``PlanRefusedError``
         before anything changes; ``override`` (a reason) lets soft-mandatory ones through,
-        recorded in the audit log."""
-        who = actor()
+        recorded in the audit log. ``who`` is recorded as the actor (default: this process's
+        ``user@host``), as the daemon's API does for the user it authenticated."""
+        who = who or actor()
         operation = "destroy" if destroy or (plan is not None and plan.destroy) else "apply"
         with self.store.lock(self.name, self.environment, operation=operation,
                              timeout=lock_timeout, who=who):

@@ -72,16 +72,21 @@ def exclusive(run: RunDir) -> Iterator[None]:
 
 
 def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
-               secrets: bool = True, controllers: bool = True) -> None:
-    """Serve until SIGTERM or SIGINT. Blocks."""
+               secrets: bool = True, controllers: bool = True,
+               tls: tuple[Any, Any] = (None, None)) -> None:
+    """Serve until SIGTERM or SIGINT. Blocks. Off loopback it needs TLS and an admin
+    (:func:`stackwright.server.exposure.check_exposure`)."""
     import uvicorn
 
     from stackwright.server.app import PlatformContext, create_platform_app
     from stackwright.server.cli_socket import CliSocket
     from stackwright.server.components import start_components, stop_components
     from stackwright.server.controllers import ControllerHost
+    from stackwright.server.exposure import check_exposure
     from stackwright.server.http import uvicorn_config
 
+    check_exposure(engine, host, *tls)
+    scheme = "https" if tls[0] else "http"
     run = RunDir.of(engine.root, engine.environment)
     with exclusive(run), open(run.log_file, "a") as log_stream:
         log = JsonLog(log_stream)
@@ -89,10 +94,10 @@ def run_daemon(engine: Engine, *, host: str = "127.0.0.1", port: int = 0,
         port = port or free_port(host)
         host_ = ControllerHost(engine, log) if controllers else None
         ctx = PlatformContext(engine=engine, started=time.time(), pid=os.getpid(),
-                              api=f"http://{host}:{port}", secrets=store, controllers=host_,
-                              log=log)
+                              api=f"{scheme}://{host}:{port}", secrets=store,
+                              controllers=host_, log=log, tls=tls[0] is not None)
         config = uvicorn_config(create_platform_app(ctx), host, port,
-                                idle_timeout=_idle_timeout(engine))
+                                idle_timeout=_idle_timeout(engine), tls=tls)
         server = uvicorn.Server(config)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,8 +14,12 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 
 
 def uvicorn_config(app: Any, host: str, port: int, *,
-                   idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> Any:
+                   idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                   tls: tuple[Any, Any] = (None, None)) -> Any:
     import uvicorn
 
+    cert, key = tls
     return uvicorn.Config(app, host=host, port=port, http="h11", lifespan="off",
-                          log_level="warning", timeout_keep_alive=int(max(1, idle_timeout)))
+                          log_level="warning", timeout_keep_alive=int(max(1, idle_timeout)),
+                          ssl_certfile=str(cert) if cert else None,
+                          ssl_keyfile=str(key) if key else None)
