@@ -109,7 +109,8 @@ def _token(request: Request) -> str:
 
 def dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
     try:
-        return _dispatch(store, routes, req)
+        with store.audit.in_flight():
+            return _dispatch(store, routes, req)
     except AuditWriteError as exc:
         log.error("audit write failed, request %s refused: %s", req.request_id, exc)
         return ApiResponse(
