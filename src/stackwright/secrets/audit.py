@@ -56,7 +56,19 @@ __all__ = ["AuditLog", "AuditSink", "FileAuditSink", "last_line", "verify_audit_
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
-    return crypto.sha256_hex(json.dumps(body, sort_keys=True, separators=(",", ":")))
+    return crypto.sha256_hex(_canonical(body))
+
+
+def _canonical(entry: Mapping[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+
+def _chained_line(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """(line, hash): the canonical JSON of ``entry`` with its hash added as the last key
+    (the hash covers the canonical form without it, whatever the order in the file)."""
+    body = _canonical(entry)
+    digest = crypto.sha256_hex(body)
+    return f'{body[:-1]},"hash":"{digest}"}}', digest
 
 
 def hmac_values(value: Any, key: bytes | None) -> Any:
@@ -84,15 +96,15 @@ class AuditLog:
     def record(self, entry: Mapping[str, Any], *, durable: bool = True) -> str:
         """Append one entry (fsynced unless ``durable`` is False); returns its hash. Raises
         AuditWriteError on failure."""
+        stamp = rfc3339(now_us())
         with self._lock:
-            chained = {"seq": self._seq + 1, "time": rfc3339(now_us()), **entry}
-            chained["prev_hash"] = self._hash
-            chained["hash"] = entry_hash(chained)
-            ticket = self.sink.write(json.dumps(chained, sort_keys=True, separators=(",", ":")))
-            self._seq, self._hash = chained["seq"], chained["hash"]
+            chained = {"seq": self._seq + 1, "time": stamp, **entry, "prev_hash": self._hash}
+            line, digest = _chained_line(chained)
+            ticket = self.sink.write(line)
+            self._seq, self._hash = self._seq + 1, digest
         if durable:
             self.sink.sync(ticket)
-        return str(chained["hash"])
+        return digest
 
     def in_flight(self) -> AbstractContextManager[None]:
         """Hold around one request's audit lines (see FileAuditSink.in_flight)."""

@@ -184,6 +184,7 @@ class SecretsStore:
         self.barrier.seal()
         self.policies.forget()
         self.tokens.forget()
+        self.kv.forget()
 
     def auto_unseal(self) -> bool:
         """Unseal from the key file setting; True if it did. The status reports it."""

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -128,14 +129,16 @@ def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiR
             caller = store.authenticate(req.token)
     except VaultError as exc:
         failed = _error(exc)
-        _audit(store, req, caller, None, error=exc)
-        _audit(store, req, caller, failed)
+        base = _audit_base(store, req, caller)
+        _audit(store, base, None, error=exc)
+        _audit(store, base, failed)
         return failed
-    if route.audited:
-        _audit(store, req, caller, None)
+    if not route.audited:
+        return _run(store, route, match, req, caller)
+    base = _audit_base(store, req, caller)
+    _audit(store, base, None)
     response = _run(store, route, match, req, caller)
-    if route.audited:
-        _audit(store, req, caller, response)
+    _audit(store, base, response)
     return response
 
 
@@ -198,26 +201,42 @@ def _error(exc: VaultError) -> ApiResponse:
     return ApiResponse(status=exc.status, errors=errors)
 
 
+@dataclass(frozen=True)
+class _AuditBase:
+    """What a request's two audit entries share, HMAC'd once."""
+
+    key: bytes | None
+    auth: dict[str, Any] | None
+    request: dict[str, Any]
+    changes: bool  # may change something: its request line is durable before it runs
+
+
+def _audit_base(store: SecretsStore, req: ApiRequest, caller: Caller | None) -> _AuditBase:
+    key = store.audit_key()
+    request = {
+        "id": req.request_id,
+        "operation": req.operation,
+        "path": req.path,
+        "client_token": hmac_values(req.token, key) if req.token else "",
+        "remote_address": req.remote,
+        "data": hmac_values(dict(req.body), key) if req.body else None,
+    }
+    changes = req.operation not in ("read", "list")
+    return _AuditBase(key, _audit_auth(caller, key), request, changes)
+
+
 def _audit(
     store: SecretsStore,
-    req: ApiRequest,
-    caller: Caller | None,
+    base: _AuditBase,
     response: ApiResponse | None,
     *,
     error: VaultError | None = None,
 ) -> None:
-    key = store.audit_key()
+    key = base.key
     entry: dict[str, Any] = {
         "type": "request" if response is None else "response",
-        "auth": _audit_auth(caller, key),
-        "request": {
-            "id": req.request_id,
-            "operation": req.operation,
-            "path": req.path,
-            "client_token": hmac_values(req.token, key) if req.token else "",
-            "remote_address": req.remote,
-            "data": hmac_values(dict(req.body), key) if req.body else None,
-        },
+        "auth": base.auth,
+        "request": base.request,
     }
     if response is not None:
         entry["response"] = {
@@ -233,8 +252,7 @@ def _audit(
         entry["error"] = str(error)
     # A read's request line is made durable by the fsync of its response line, before any
     # answer is sent; a request that may change something is on disk before it runs.
-    durable = response is not None or req.operation not in ("read", "list")
-    store.audit.record(entry, durable=durable)
+    store.audit.record(entry, durable=response is not None or base.changes)
 
 
 def _audit_auth(caller: Caller | None, key: bytes | None) -> dict[str, Any] | None:
