@@ -14,9 +14,10 @@ changes something) that way, so no answer leaves the server before its audit tra
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,15 @@ from typing import Any, Protocol
 
 from stackwright.secrets import crypto
 from stackwright.secrets.auditsink import FileAuditSink, last_line
+from stackwright.secrets.errors import AuditWriteError
 from stackwright.secrets.timeutil import now_us, rfc3339
 
 GENESIS = "0" * 64
+
+
+def _settle(future: asyncio.Future[str], reason: str) -> None:
+    if not future.done():
+        future.set_result(reason)
 
 
 class AuditSink(Protocol):
@@ -44,9 +51,16 @@ class AuditSink(Protocol):
         """The last line written, or None when empty."""
         ...
 
+    def sync_later(self, ticket: int, done: Callable[[str], None]) -> bool:
+        """Call ``done`` once ``ticket`` is durable; False if it already is."""
+        ...
+
     def in_flight(self) -> AbstractContextManager[None]:
         """Held around one request (group commit may wait for its line)."""
         ...
+
+    @property
+    def mode(self) -> str: ...
 
     def close(self) -> None: ...
 
@@ -94,17 +108,49 @@ class AuditLog:
         self._hash = str(loaded.get("hash", GENESIS))
 
     def record(self, entry: Mapping[str, Any], *, durable: bool = True) -> str:
-        """Append one entry (fsynced unless ``durable`` is False); returns its hash. Raises
+        """Append one entry (durable unless ``durable`` is False); returns its hash. Raises
         AuditWriteError on failure."""
+        ticket, digest = self._append(entry)
+        if durable:
+            self.sink.sync(ticket)
+        return digest
+
+    def append(self, entry: Mapping[str, Any]) -> int:
+        """Write one entry without waiting for it to be durable; returns the ticket that
+        ``sync`` or ``durable`` waits for."""
+        return self._append(entry)[0]
+
+    def _append(self, entry: Mapping[str, Any]) -> tuple[int, str]:
         stamp = rfc3339(now_us())
         with self._lock:
             chained = {"seq": self._seq + 1, "time": stamp, **entry, "prev_hash": self._hash}
             line, digest = _chained_line(chained)
             ticket = self.sink.write(line)
             self._seq, self._hash = self._seq + 1, digest
-        if durable:
+        return ticket, digest
+
+    def sync(self, ticket: int) -> None:
+        """Block until every line up to ``ticket`` is durable (as the sink's mode says)."""
+        if ticket:
             self.sink.sync(ticket)
-        return digest
+
+    async def durable(self, ticket: int) -> None:
+        """``sync`` for an event loop: waits without blocking it (group commit calls back)."""
+        if not ticket or self.sink.mode == "never":
+            return
+        if self.sink.mode == "always":
+            await asyncio.to_thread(self.sink.sync, ticket)
+            return
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[str] = loop.create_future()
+
+        def done(reason: str) -> None:
+            loop.call_soon_threadsafe(_settle, settled, reason)
+
+        if self.sink.sync_later(ticket, done):
+            reason = await settled
+            if reason:
+                raise AuditWriteError(reason)
 
     def in_flight(self) -> AbstractContextManager[None]:
         """Hold around one request's audit lines (see FileAuditSink.in_flight)."""

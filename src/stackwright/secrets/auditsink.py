@@ -4,12 +4,13 @@
 
 - ``always``: each durable line gets its own fsync before its request goes on; nothing is
   shared (the slowest, and what an auditor may ask for);
-- ``batch`` (the default): group commit. A caller waiting for its line becomes the leader if
-  no fsync is running; it waits at most ``batch_window`` seconds, and only while other
-  requests are still in flight without a line waiting, then one fsync covers every line
-  written so far and wakes every caller it covered. Callers that arrive during an fsync wait
-  for the next one. The same promise as ``always`` (no answer before its line is durable),
-  at a fraction of the fsyncs;
+- ``batch`` (the default): group commit. One syncer thread fsyncs whenever someone waits
+  for a line; before it does, it waits at most ``batch_window`` seconds, and only while other
+  requests are still in flight without waiting, then one fsync covers every line written so
+  far and releases every waiter it covered (threads blocked in ``sync``, or an event loop
+  called back through ``sync_later``). Waiters that arrive during an fsync get the next one.
+  The same promise as ``always`` (no answer before its line is durable), at a fraction of
+  the fsyncs;
 - ``never``: lines are written to the file (the kernel's page cache) before the answer, so
   they survive the server being killed, but not a power loss or a kernel crash.
 
@@ -25,7 +26,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
@@ -60,8 +61,10 @@ class FileAuditSink:
         self._always_lock = threading.Lock()
         self._written = 0  # tickets handed out (one a line)
         self._synced = 0  # every ticket up to this one is durable
-        self._syncing = False
-        self._waiting = 0  # callers inside sync()
+        self._requested = 0  # the highest ticket someone waits for
+        self._waiting = 0  # callers waiting for a sync (blocked or called back)
+        self._callbacks: list[tuple[int, Callable[[str], None]]] = []
+        self._syncer: threading.Thread | None = None
         self._active = 0  # requests in flight (see in_flight)
         self._failed = ""
         self._closed = False
@@ -104,18 +107,30 @@ class FileAuditSink:
             self._fsync_alone()
             return
         with self._cond:
+            self._want(ticket)
             self._waiting += 1
-            self._cond.notify_all()  # a gathering leader counts the waiters
             try:
                 while self._synced < ticket:
-                    if self._failed:
-                        raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
-                    if self._syncing:
-                        self._cond.wait()
-                    else:
-                        self._lead()
+                    if self._failed or self._closed:
+                        reason = self._failed or "the audit file was closed"
+                        raise AuditWriteError(f"cannot sync the audit file: {reason}")
+                    self._cond.wait()
             finally:
                 self._waiting -= 1
+
+    def sync_later(self, ticket: int, done: Callable[[str], None]) -> bool:
+        """Batch mode, without blocking: ``done("")`` is called from the syncer once ``ticket``
+        is durable, ``done(reason)`` if it cannot be. Returns False (and never calls ``done``)
+        when it already is. Raises AuditWriteError if the sink has failed."""
+        with self._cond:
+            if self._failed:
+                raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
+            if self._synced >= ticket:
+                return False
+            self._callbacks.append((ticket, done))
+            self._waiting += 1
+            self._want(ticket)
+            return True
 
     def _fsync_alone(self) -> None:
         with self._always_lock:
@@ -128,15 +143,36 @@ class FileAuditSink:
                 raise AuditWriteError(f"cannot sync the audit file {self.path}: {exc}") from exc
             self.fsyncs += 1
 
-    def _lead(self) -> None:
-        """Gather, then one fsync for every line written so far. Called holding the lock."""
-        self._syncing = True
+    def _want(self, ticket: int) -> None:
+        """Ask the syncer for ``ticket``; called holding the lock."""
+        self._requested = max(self._requested, ticket)
+        if self._syncer is None:
+            self._syncer = threading.Thread(target=self._run_syncer, name="audit-sync", daemon=True)
+            self._syncer.start()
+        self._cond.notify_all()
+
+    def _run_syncer(self) -> None:
+        with self._cond:
+            while not self._failed:
+                while not self._closed and self._requested <= self._synced:
+                    self._cond.wait()
+                if self._closed:
+                    break
+                self._gather()
+                self._sync_once()
+            self._settle(self._failed or "the audit file was closed")
+
+    def _gather(self) -> None:
+        """Wait (at most the window) while requests in flight have not asked for a sync."""
         deadline = time.monotonic() + self.batch_window
-        while self._active > self._waiting:
+        while self._active > self._waiting and not self._closed:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                break
+                return
             self._cond.wait(remaining)
+
+    def _sync_once(self) -> None:
+        """One fsync for every line written so far; called holding the lock."""
         target = self._written
         error: OSError | None = None
         self._cond.release()
@@ -146,13 +182,24 @@ class FileAuditSink:
             error = exc
         finally:
             self._cond.acquire()
-            self._syncing = False
-            self._cond.notify_all()
         if error is not None:
-            self._failed = str(error)
-            raise AuditWriteError(f"cannot sync the audit file {self.path}: {error}") from error
-        self.fsyncs += 1
-        self._synced = max(self._synced, target)
+            self._failed = f"{self.path}: {error}"
+        else:
+            self.fsyncs += 1
+            self._synced = max(self._synced, target)
+        self._settle(self._failed)
+        self._cond.notify_all()
+
+    def _settle(self, failure: str) -> None:
+        """Call back every waiter that is durable now (all of them on a failure)."""
+        ready = [(t, cb) for t, cb in self._callbacks if failure or t <= self._synced]
+        if not ready:
+            return
+        self._callbacks = [(t, cb) for t, cb in self._callbacks if not failure and t > self._synced]
+        self._waiting -= len(ready)
+        reason = f"cannot sync the audit file: {failure}" if failure else ""
+        for _, done in ready:
+            done(reason)  # loop.call_soon_threadsafe: quick, and never raises here
 
     @contextmanager
     def in_flight(self) -> Iterator[None]:
@@ -165,8 +212,7 @@ class FileAuditSink:
         finally:
             with self._cond:
                 self._active -= 1
-                if self._syncing:
-                    self._cond.notify_all()
+                self._cond.notify_all()  # a gathering syncer counts the requests in flight
 
     # -- the rest -------------------------------------------------------------------------
     def tail(self) -> str | None:
@@ -175,9 +221,15 @@ class FileAuditSink:
 
     def close(self) -> None:
         with self._cond:
-            if not self._closed:
-                self._closed = True
-                os.close(self._fd)
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+            syncer = self._syncer
+        if syncer is not None:
+            syncer.join(timeout=30)
+        with self._cond:
+            os.close(self._fd)
 
 
 def _open_locked(path: Path) -> int:

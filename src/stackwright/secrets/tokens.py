@@ -162,6 +162,14 @@ class TokenStore:
         raw["policies"] = tuple(raw["policies"])
         return TokenEntry(token, row.token_hash, row.parent_hash, TokenRecord(**raw))
 
+    def cached(self, token: str) -> bool:
+        """Whether ``token`` is live in the cache, so that looking it up needs no I/O."""
+        if not token or self._barrier.sealed:
+            return False
+        entry = self._cache.get(self._hash(token))
+        return entry is not None and not (entry.record.expire_us and
+                                          entry.record.expire_us <= now_us())
+
     def lookup(self, token: str) -> TokenEntry:
         """The live entry of ``token``; expired tokens are removed and refused."""
         if not token:

@@ -140,6 +140,7 @@ def test_kill_9_during_16_client_writes_loses_no_acknowledged_write(project: Pro
     finally:
         stop.set()
     written = [path for per in acked for path in per]
+    _wait_for(lambda: project.run("status", "-o", "json").json()["daemon"] is None, 30)
     up = project.run("up")
     assert up.code == 0, up.err
     url, _ = _daemon(project)
