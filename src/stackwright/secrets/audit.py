@@ -55,6 +55,10 @@ class AuditSink(Protocol):
         """Call ``done`` once ``ticket`` is durable; False if it already is."""
         ...
 
+    def sync_if_alone(self, ticket: int) -> bool:
+        """Make ``ticket`` durable now if nothing else is in flight; True if it is."""
+        ...
+
     def in_flight(self) -> AbstractContextManager[None]:
         """Held around one request (group commit may wait for its line)."""
         ...
@@ -147,6 +151,8 @@ class AuditLog:
         def done(reason: str) -> None:
             loop.call_soon_threadsafe(_settle, settled, reason)
 
+        if self.sink.sync_if_alone(ticket):  # nobody to group with: no thread switch
+            return
         if self.sink.sync_later(ticket, done):
             reason = await settled
             if reason:

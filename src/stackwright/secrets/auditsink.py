@@ -4,11 +4,12 @@
 
 - ``always``: each durable line gets its own fsync before its request goes on; nothing is
   shared (the slowest, and what an auditor may ask for);
-- ``batch`` (the default): group commit. One syncer thread fsyncs whenever someone waits
-  for a line; before it does, it waits at most ``batch_window`` seconds, and only while other
-  requests are still in flight without waiting, then one fsync covers every line written so
-  far and releases every waiter it covered (threads blocked in ``sync``, or an event loop
-  called back through ``sync_later``). Waiters that arrive during an fsync get the next one.
+- ``batch`` (the default): group commit. A caller alone (no fsync running, every request
+  in flight waiting) fsyncs itself; otherwise one syncer thread does: it waits at most
+  ``batch_window`` seconds, and only while other requests are still in flight without
+  waiting, then one fsync covers every line written so far and releases every waiter it
+  covered (threads blocked in ``sync``, or an event loop called back through
+  ``sync_later``). Waiters that arrive during an fsync get the next one.
   The same promise as ``always`` (no answer before its line is durable), at a fraction of
   the fsyncs;
 - ``never``: lines are written to the file (the kernel's page cache) before the answer, so
@@ -65,6 +66,7 @@ class FileAuditSink:
         self._waiting = 0  # callers waiting for a sync (blocked or called back)
         self._callbacks: list[tuple[int, Callable[[str], None]]] = []
         self._syncer: threading.Thread | None = None
+        self._syncing = False  # an fsync runs (in the syncer or a caller alone)
         self._active = 0  # requests in flight (see in_flight)
         self._failed = ""
         self._closed = False
@@ -107,16 +109,41 @@ class FileAuditSink:
             self._fsync_alone()
             return
         with self._cond:
-            self._want(ticket)
             self._waiting += 1
             try:
                 while self._synced < ticket:
                     if self._failed or self._closed:
                         reason = self._failed or "the audit file was closed"
                         raise AuditWriteError(f"cannot sync the audit file: {reason}")
-                    self._cond.wait()
+                    if not self._lead_if_alone():
+                        self._want(ticket)
+                        self._cond.wait()
             finally:
                 self._waiting -= 1
+
+    def sync_if_alone(self, ticket: int) -> bool:
+        """Batch mode: fsync here and now if no fsync runs and no other request is in flight
+        (nothing to group with, so handing over to the syncer would only add a thread
+        switch); True once ``ticket`` is durable, False to wait through ``sync_later``."""
+        with self._cond:
+            if self._synced >= ticket:
+                return True
+            self._waiting += 1
+            try:
+                led = self._lead_if_alone()
+            finally:
+                self._waiting -= 1
+            if self._failed:
+                raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
+            return led and self._synced >= ticket
+
+    def _lead_if_alone(self) -> bool:
+        """One fsync in the calling thread when every request in flight is waiting (called
+        holding the lock, counted in ``_waiting``); False when it is not its turn."""
+        if self._syncing or self._active > self._waiting:
+            return False
+        self._sync_once()
+        return True
 
     def sync_later(self, ticket: int, done: Callable[[str], None]) -> bool:
         """Batch mode, without blocking: ``done("")`` is called from the syncer once ``ticket``
@@ -154,12 +181,13 @@ class FileAuditSink:
     def _run_syncer(self) -> None:
         with self._cond:
             while not self._failed:
-                while not self._closed and self._requested <= self._synced:
+                while not self._closed and (self._requested <= self._synced or self._syncing):
                     self._cond.wait()
                 if self._closed:
                     break
                 self._gather()
-                self._sync_once()
+                if self._requested > self._synced and not self._syncing:  # nobody led meanwhile
+                    self._sync_once()
             self._settle(self._failed or "the audit file was closed")
 
     def _gather(self) -> None:
@@ -175,6 +203,7 @@ class FileAuditSink:
         """One fsync for every line written so far; called holding the lock."""
         target = self._written
         error: OSError | None = None
+        self._syncing = True
         self._cond.release()
         try:
             os.fsync(self._fd)
@@ -182,6 +211,7 @@ class FileAuditSink:
             error = exc
         finally:
             self._cond.acquire()
+            self._syncing = False
         if error is not None:
             self._failed = f"{self.path}: {error}"
         else:
