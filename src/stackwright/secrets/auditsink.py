@@ -173,7 +173,7 @@ class FileAuditSink:
     def _want(self, ticket: int) -> None:
         """Ask the syncer for ``ticket``; called holding the lock."""
         self._requested = max(self._requested, ticket)
-        if self._syncer is None:
+        if self._syncer is None or not self._syncer.is_alive():
             self._syncer = threading.Thread(target=self._run_syncer, name="audit-sync", daemon=True)
             self._syncer.start()
         self._cond.notify_all()
@@ -229,7 +229,10 @@ class FileAuditSink:
         self._waiting -= len(ready)
         reason = f"cannot sync the audit file: {failure}" if failure else ""
         for _, done in ready:
-            done(reason)  # loop.call_soon_threadsafe: quick, and never raises here
+            try:
+                done(reason)  # loop.call_soon_threadsafe: quick
+            except Exception:  # noqa: S110 - a closed loop has nobody left to answer
+                pass
 
     @contextmanager
     def in_flight(self) -> Iterator[None]:
