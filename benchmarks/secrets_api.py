@@ -5,18 +5,22 @@ configuration as the daemon (h11, one worker, no access log):
 
 - **vault**: Stackwright's Vault-compatible app over a SQLite state file and an audit file in
   a scratch directory, initialized fresh and unsealed; every request is authenticated,
-  checked against the ACL, audited twice (request and response, each line fsynced) and served
-  from the encrypted store;
+  checked against the ACL, audited twice (request and response; ``--fsync``, default batch:
+  group commit) and served from the encrypted store; ``--also-fsync MODE`` adds the same
+  server with another fsync mode, ``--baseline REF`` the server of an older commit ("before");
 - **floor**: the same stack (uvicorn + FastAPI) answering one constant KV-read-shaped JSON body
   on one catch-all route: what no secrets server on this stack can beat.
 
 The same client code drives both: N threads, each with its own ``hvac.Client``, calling
 ``kv.v2.create_or_update_secret`` (write) or ``kv.v2.read_secret_version`` (read). Cells run
-interleaved (floor, then vault, for each concurrency and operation) so both see the same
-machine load. Targets: vault throughput at least half the floor's for reads and a quarter
-for writes, at 1 and at 16 clients.
+interleaved (floor, then vault, for each concurrency and operation) so all see the same
+machine load; each round also times an fsync where the audit files are. Targets: vault
+throughput at least 0.8 of the floor's for reads and 0.5 for writes, at 1 and at 16 clients,
+and a p99 under 3x the floor's.
 
     .venv/bin/python benchmarks/secrets_api.py                  # 2,000 operations per cell
+    .venv/bin/python benchmarks/secrets_api.py --ops 500 --rounds 3 --baseline main \
+        --also-fsync never                                      # before/after, same run
     .venv/bin/python benchmarks/secrets_api.py --ops 100        # smoke test
 
 It needs the project's virtualenv (hvac, uvicorn, stackwright). A readable table goes to
@@ -36,6 +40,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
@@ -57,7 +62,8 @@ from fastapi import FastAPI, Request, Response  # noqa: E402
 
 CLIENTS = (1, 16)
 OPS = ("write", "read")
-TARGETS = {"write": 0.25, "read": 0.5}
+TARGETS = {"write": 0.5, "read": 0.8}
+P99_TARGET = 3.0  # vault p99 at most this many times the floor's
 KEYS_PER_CLIENT = 10
 VALUE = "x" * 64
 WARMUP = 5
@@ -97,22 +103,25 @@ def floor_app() -> FastAPI:
     return app
 
 
-def vault_app(work: Path) -> tuple[Any, Callable[[], None]]:
+def vault_app(work: Path, fsync: str | None) -> tuple[Any, Callable[[], None]]:
+    import stackwright
     from stackwright.secrets.api import create_vault_app
     from stackwright.secrets.store import SecretsSettings, SecretsStore
 
+    print(f"stackwright from {stackwright.__file__}", file=sys.stderr, flush=True)
+    extra = {"audit_fsync": fsync} if fsync else {}  # a baseline may predate the setting
     settings = SecretsSettings(
-        database_url=f"sqlite:///{work / 'state.db'}", audit_path=work / "audit.jsonl"
+        database_url=f"sqlite:///{work / 'state.db'}", audit_path=work / "audit.jsonl", **extra
     )
     store = SecretsStore.open(settings)
     return create_vault_app(store), store.close
 
 
-def serve(kind: str, port: int, work: Path) -> int:
+def serve(kind: str, port: int, work: Path, fsync: str | None) -> int:
     """Serve until SIGTERM with the daemon's uvicorn settings."""
     import uvicorn
 
-    app, close = vault_app(work) if kind == "vault" else (floor_app(), lambda: None)
+    app, close = vault_app(work, fsync) if kind != "floor" else (floor_app(), lambda: None)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http="h11", lifespan="off", log_level="warning"
     )
@@ -133,18 +142,37 @@ class Server:
     token: str = ""
 
 
-def start_server(kind: str, work: Path) -> Server:
+def start_server(kind: str, work: Path, args: argparse.Namespace) -> Server:
     port = free_port()
     workdir = work / kind
     workdir.mkdir()
-    argv = [sys.executable, __file__, "--serve", kind, "--port", str(port), "--dir", str(workdir)]
+    serves = "vault" if kind.startswith("vault") else kind  # vault-MODE: another fsync mode
+    argv = [sys.executable, __file__, "--serve", serves, "--port", str(port), "--dir", str(workdir)]
+    env = dict(os.environ)
+    if serves == "vault":
+        argv += ["--fsync", kind.removeprefix("vault-") if "-" in kind else args.fsync]
+    if kind == "before":
+        env["PYTHONPATH"] = str(_export_baseline(args.baseline, work / "baseline-src"))
     with (workdir / "server.log").open("wb") as stderr:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env
+        )
     server = Server(kind, f"http://127.0.0.1:{port}", process)
     _wait_listening(server, workdir / "server.log")
-    if kind == "vault":
+    if kind != "floor":
         server.token = _init_and_unseal(server.url)
     return server
+
+
+def _export_baseline(ref: str, target: Path) -> Path:
+    """The package's source at ``ref`` (``git archive``), to run as the "before" server."""
+    root = _HERE.parent
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref, "src"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src"
 
 
 def _wait_listening(server: Server, log_file: Path) -> None:
@@ -183,6 +211,7 @@ def stop_server(server: Server) -> None:
 # -- the client -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cell:
+    round: int
     server: str
     op: str
     clients: int
@@ -215,7 +244,7 @@ def _operation(client: Any, op: str, worker: int) -> Callable[[int], None]:
     return call
 
 
-def run_cell(server: Server, op: str, clients: int, ops: int) -> Cell:
+def run_cell(server: Server, op: str, clients: int, ops: int, round_: int = 0) -> Cell:
     import hvac
 
     per_client = max(1, ops // clients)
@@ -248,6 +277,7 @@ def run_cell(server: Server, op: str, clients: int, ops: int) -> Cell:
     elapsed = time.perf_counter() - started[0]
     flat = sorted(v for per in latencies for v in per)
     return Cell(
+        round=round_,
         server=server.kind,
         op=op,
         clients=clients,
@@ -266,72 +296,139 @@ def populate(server: Server) -> None:
 
 
 # -- the comparison ---------------------------------------------------------------------------
-def compare(cells: list[Cell]) -> list[dict[str, Any]]:
-    by_key = {(c.server, c.op, c.clients): c for c in cells}
+def compare(cells: list[Cell], rounds: int, server: str = "vault") -> list[dict[str, Any]]:
+    """Per (op, clients): ``server`` against the floor of the same round, the median over
+    rounds and every round's figure."""
+    by_key = {(c.round, c.server, c.op, c.clients): c for c in cells}
     rows = []
     for clients in CLIENTS:
         for op in OPS:
-            vault, floor = by_key[("vault", op, clients)], by_key[("floor", op, clients)]
+            pairs = [(by_key[(r, server, op, clients)], by_key[(r, "floor", op, clients)])
+                     for r in range(rounds)]
+            per_round = [ratio(v.ops_per_s, f.ops_per_s) for v, f in pairs]
+            p99s = [ratio(v.p99_ms, f.p99_ms) for v, f in pairs]
             rows.append({
+                "server": server,
                 "op": op,
                 "clients": clients,
-                "throughput_ratio": ratio(vault.ops_per_s, floor.ops_per_s),
-                "p50_ratio": ratio(vault.p50_ms, floor.p50_ms),
-                "p99_ratio": ratio(vault.p99_ms, floor.p99_ms),
+                "throughput_ratio": _median(per_round),
+                "p50_ratio": _median([ratio(v.p50_ms, f.p50_ms) for v, f in pairs]),
+                "p99_ratio": _median(p99s),
+                "throughput_ratio_rounds": per_round,
+                "p99_ratio_rounds": p99s,
                 "target": TARGETS[op],
+                "p99_target": P99_TARGET,
             })
     return rows
 
 
+def _median(values: list[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return None
+    middle = len(known) // 2
+    return known[middle] if len(known) % 2 else round((known[middle - 1] + known[middle]) / 2, 3)
+
+
 def unmet_targets(cells: list[Cell], ratios: list[dict[str, Any]]) -> list[str]:
-    unmet = [f"{c.server} {c.op} x{c.clients}: {c.errors} failed requests"
+    unmet = [f"{c.server} {c.op} x{c.clients} round {c.round}: {c.errors} failed requests"
              for c in cells if c.errors]
     for row in ratios:
-        value = row["throughput_ratio"]
+        value, p99 = row["throughput_ratio"], row["p99_ratio"]
         if value is None or value < row["target"]:
             unmet.append(f"{row['op']} x{row['clients']}: vault/floor throughput {value} "
                          f"< {row['target']}")
+        if p99 is None or p99 >= P99_TARGET:
+            unmet.append(f"{row['op']} x{row['clients']}: vault/floor p99 {p99} "
+                         f">= {P99_TARGET}")
     return unmet
 
 
 def print_tables(cells: list[Cell], ratios: list[dict[str, Any]]) -> None:
-    headers = ["server", "op", "clients", "ops", "errors", "s", "ops/s", "p50 ms", "p99 ms"]
-    print(format_table(headers, [[c.server, c.op, c.clients, c.ops, c.errors, c.seconds,
-                                  c.ops_per_s, c.p50_ms, c.p99_ms] for c in cells]))
+    headers = ["round", "server", "op", "clients", "ops", "errors", "s", "ops/s", "p50 ms",
+               "p99 ms"]
+    print(format_table(headers, [[c.round, c.server, c.op, c.clients, c.ops, c.errors,
+                                  c.seconds, c.ops_per_s, c.p50_ms, c.p99_ms] for c in cells]))
     print()
-    headers = ["op", "clients", "throughput vault/floor", "target", "p50 ratio", "p99 ratio"]
-    print(format_table(headers, [[r["op"], r["clients"], r["throughput_ratio"], r["target"],
-                                  r["p50_ratio"], r["p99_ratio"]] for r in ratios]))
+    headers = ["server", "op", "clients", "throughput / floor (median)", "target",
+               "p50 ratio", "p99 ratio", "rounds"]
+    print(format_table(headers, [[r["server"], r["op"], r["clients"], r["throughput_ratio"],
+                                  r["target"], r["p50_ratio"], r["p99_ratio"],
+                                  r["throughput_ratio_rounds"]] for r in ratios]))
+
+
+def run_rounds(
+    servers: dict[str, Server], args: argparse.Namespace, work: Path
+) -> tuple[list[Cell], list[dict[str, float]]]:
+    """Every cell, interleaved: for each round, concurrency and operation, each server once
+    (floor first), so all of them see the same machine load. Each round also times the
+    disk's fsync where the audit files are (what a durable line costs at that moment)."""
+    cells: list[Cell] = []
+    fsyncs = []
+    for round_ in range(args.rounds):
+        fsyncs.append(fsync_probe(work))
+        for clients in CLIENTS:
+            for op in OPS:
+                for kind, server in servers.items():
+                    log(f"round {round_}: {kind} {op} x{clients}: {args.ops} operations")
+                    cells.append(run_cell(server, op, clients, args.ops, round_))
+    return cells, fsyncs
+
+
+def fsync_probe(work: Path, count: int = 200) -> dict[str, float]:
+    """p50/p99 of appending one audit-sized line and fsyncing it, in ``work``."""
+    path = work / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    samples = []
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 599 + b"\n")
+            begin = time.perf_counter()
+            os.fsync(fd)
+            samples.append((time.perf_counter() - begin) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    samples.sort()
+    return {"p50": round(percentile(samples, 0.5), 3), "p99": round(percentile(samples, 0.99), 3)}
 
 
 def measure(args: argparse.Namespace) -> int:
-    cells: list[Cell] = []
+    kinds = ["floor", "vault"] + [f"vault-{mode}" for mode in args.also_fsync]
+    kinds += ["before"] if args.baseline else []
     with scratch_dir("sw-bench-secrets-", keep=args.keep) as work:
-        servers = {kind: start_server(kind, work) for kind in ("floor", "vault")}
+        servers: dict[str, Server] = {}
         try:
+            for kind in kinds:
+                servers[kind] = start_server(kind, work, args)
             for server in servers.values():
                 populate(server)
-            for clients in CLIENTS:
-                for op in OPS:
-                    for kind in ("floor", "vault"):
-                        log(f"{kind} {op} x{clients}: {args.ops} operations")
-                        cells.append(run_cell(servers[kind], op, clients, args.ops))
+            cells, fsyncs = run_rounds(servers, args, work)
         finally:
             for server in servers.values():
                 stop_server(server)
-    ratios = compare(cells)
-    unmet = unmet_targets(cells, ratios)
-    print_tables(cells, ratios)
+    ratios = compare(cells, args.rounds)
+    before = compare(cells, args.rounds, "before") if args.baseline else []
+    others = [r for mode in args.also_fsync for r in compare(cells, args.rounds, f"vault-{mode}")]
+    unmet = unmet_targets([c for c in cells if c.server in ("floor", "vault")], ratios)
+    print_tables(cells, ratios + others + before)
+    print(f"\nfsync of a 600-byte line in the scratch directory, per round (ms): {fsyncs}")
     for reason in unmet:
         print(f"unmet: {reason}")
     emit_result({
         "benchmark": "secrets",
         "rows": [asdict(c) for c in cells],
         "ratios": ratios,
-        "targets": {"throughput_ratio_min": TARGETS, "clients": list(CLIENTS)},
+        "before": {"ref": args.baseline, "ratios": before} if args.baseline else None,
+        "other_fsync_modes": others,
+        "disk_fsync_ms": fsyncs,
+        "targets": {"throughput_ratio_min": TARGETS, "p99_ratio_max": P99_TARGET,
+                    "clients": list(CLIENTS)},
         "met": not unmet,
         "unmet": unmet,
         "ops_per_cell": args.ops,
+        "rounds": args.rounds,
+        "fsync": args.fsync,
         "machine": machine(),
     })
     return 0
@@ -340,20 +437,33 @@ def measure(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=2000, help="operations per cell")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat every cell this many times, interleaved; medians reported")
+    parser.add_argument("--baseline", metavar="GIT_REF",
+                        help="also run the secrets server of this commit (e.g. main) as "
+                             "'before', interleaved with the others")
+    parser.add_argument("--fsync", choices=("always", "batch", "never"), default="batch",
+                        help="the audit fsync mode of the vault server (default batch)")
+    parser.add_argument("--also-fsync", action="append", default=[],
+                        choices=("always", "batch", "never"),
+                        help="also run a vault server with this audit fsync mode (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    parser.add_argument("--serve", choices=("vault", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("vault", "floor", "before"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.ops < max(CLIENTS):
         parser.error(f"--ops must be at least {max(CLIENTS)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        return serve(args.serve, args.port, args.dir)
+        fsync = args.fsync if args.serve == "vault" else None
+        return serve(args.serve, args.port, args.dir, fsync)
     return measure(args)
 
 

@@ -6,28 +6,34 @@ the first broken line. Strings in request and response data, tokens and accessor
 replaced by ``hmac-sha256:<hex>`` with the store's audit HMAC key (``redacted`` while sealed,
 when the key is not in memory). A failed write fails the request.
 
-Durability: an entry recorded with ``durable=True`` is fsynced before ``record`` returns;
-the API records every response (and the request of every operation that changes something)
-that way, so no answer leaves the server before its audit trail is on disk. Concurrent
-requests share fsyncs (group commit): one fsync covers every line written before it.
+Durability: an entry recorded with ``durable=True`` is on disk, as the sink's fsync mode
+promises (see auditsink.py: ``always``, ``batch`` with group commit, ``never``), before
+``record`` returns; the API records every response (and the request of every operation that
+changes something) that way, so no answer leaves the server before its audit trail.
 """
 
 from __future__ import annotations
 
-import fcntl
+import asyncio
 import json
-import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from stackwright.secrets import crypto
+from stackwright.secrets.auditsink import FileAuditSink, last_line
 from stackwright.secrets.errors import AuditWriteError
 from stackwright.secrets.timeutil import now_us, rfc3339
 
 GENESIS = "0" * 64
+
+
+def _settle(future: asyncio.Future[str], reason: str) -> None:
+    if not future.done():
+        future.set_result(reason)
 
 
 class AuditSink(Protocol):
@@ -45,92 +51,42 @@ class AuditSink(Protocol):
         """The last line written, or None when empty."""
         ...
 
+    def sync_later(self, ticket: int, done: Callable[[str], None]) -> bool:
+        """Call ``done`` once ``ticket`` is durable; False if it already is."""
+        ...
+
+    def sync_if_alone(self, ticket: int) -> bool:
+        """Make ``ticket`` durable now if nothing else is in flight; True if it is."""
+        ...
+
+    def in_flight(self) -> AbstractContextManager[None]:
+        """Held around one request (group commit may wait for its line)."""
+        ...
+
+    @property
+    def mode(self) -> str: ...
+
     def close(self) -> None: ...
 
 
-class FileAuditSink:
-    """JSON lines in a file created 0600; ``sync`` fsyncs, shared by concurrent callers."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise AuditWriteError(f"cannot open the audit file {path}: {exc}") from exc
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(self._fd)
-            raise AuditWriteError(
-                f"the audit file {path} is in use by another store",
-                hint="one writer per audit file keeps the hash chain whole",
-            ) from exc
-        self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
-        self._written = 0
-        self._synced = 0
-        self._closed = False
-
-    def write(self, line: str) -> int:
-        data = (line + "\n").encode()
-        with self._lock:
-            try:
-                if os.fstat(self._fd).st_nlink == 0:
-                    raise OSError("the audit file was removed")
-                written = os.write(self._fd, data)
-                if written != len(data):
-                    raise OSError(f"short write: {written} of {len(data)} bytes")
-            except OSError as exc:
-                raise AuditWriteError(f"cannot write the audit file {self.path}: {exc}") from exc
-            self._written += 1
-            return self._written
-
-    def sync(self, ticket: int) -> None:
-        with self._sync_lock:
-            if self._synced >= ticket:
-                return  # an fsync that started after our write already covered it
-            with self._lock:
-                target = self._written
-            try:
-                os.fsync(self._fd)
-            except OSError as exc:
-                raise AuditWriteError(f"cannot sync the audit file {self.path}: {exc}") from exc
-            self._synced = target
-
-    def append(self, line: str) -> None:
-        """Write one line and make it durable."""
-        self.sync(self.write(line))
-
-    def tail(self) -> str | None:
-        return _last_line(self.path)
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                os.close(self._fd)
-
-
-def _last_line(path: Path) -> str | None:
-    try:
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            block, data = 4096, b""
-            while size > 0 and data.rstrip(b"\n").count(b"\n") < 1:
-                start = max(0, size - block)
-                handle.seek(start)
-                data = handle.read(size - start) + data
-                size = start
-    except OSError:
-        return None
-    lines = data.rstrip(b"\n").split(b"\n")
-    return lines[-1].decode() if lines and lines[-1] else None
+__all__ = ["AuditLog", "AuditSink", "FileAuditSink", "last_line", "verify_audit_file"]
 
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
-    return crypto.sha256_hex(json.dumps(body, sort_keys=True, separators=(",", ":")))
+    return crypto.sha256_hex(_canonical(body))
+
+
+def _canonical(entry: Mapping[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+
+def _chained_line(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """(line, hash): the canonical JSON of ``entry`` with its hash added as the last key
+    (the hash covers the canonical form without it, whatever the order in the file)."""
+    body = _canonical(entry)
+    digest = crypto.sha256_hex(body)
+    return f'{body[:-1]},"hash":"{digest}"}}', digest
 
 
 def hmac_values(value: Any, key: bytes | None) -> Any:
@@ -156,17 +112,55 @@ class AuditLog:
         self._hash = str(loaded.get("hash", GENESIS))
 
     def record(self, entry: Mapping[str, Any], *, durable: bool = True) -> str:
-        """Append one entry (fsynced unless ``durable`` is False); returns its hash. Raises
+        """Append one entry (durable unless ``durable`` is False); returns its hash. Raises
         AuditWriteError on failure."""
-        with self._lock:
-            chained = {"seq": self._seq + 1, "time": rfc3339(now_us()), **entry}
-            chained["prev_hash"] = self._hash
-            chained["hash"] = entry_hash(chained)
-            ticket = self.sink.write(json.dumps(chained, sort_keys=True, separators=(",", ":")))
-            self._seq, self._hash = chained["seq"], chained["hash"]
+        ticket, digest = self._append(entry)
         if durable:
             self.sink.sync(ticket)
-        return str(chained["hash"])
+        return digest
+
+    def append(self, entry: Mapping[str, Any]) -> int:
+        """Write one entry without waiting for it to be durable; returns the ticket that
+        ``sync`` or ``durable`` waits for."""
+        return self._append(entry)[0]
+
+    def _append(self, entry: Mapping[str, Any]) -> tuple[int, str]:
+        stamp = rfc3339(now_us())
+        with self._lock:
+            chained = {"seq": self._seq + 1, "time": stamp, **entry, "prev_hash": self._hash}
+            line, digest = _chained_line(chained)
+            ticket = self.sink.write(line)
+            self._seq, self._hash = self._seq + 1, digest
+        return ticket, digest
+
+    def sync(self, ticket: int) -> None:
+        """Block until every line up to ``ticket`` is durable (as the sink's mode says)."""
+        if ticket:
+            self.sink.sync(ticket)
+
+    async def durable(self, ticket: int) -> None:
+        """``sync`` for an event loop: waits without blocking it (group commit calls back)."""
+        if not ticket or self.sink.mode == "never":
+            return
+        if self.sink.mode == "always":
+            await asyncio.to_thread(self.sink.sync, ticket)
+            return
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[str] = loop.create_future()
+
+        def done(reason: str) -> None:
+            loop.call_soon_threadsafe(_settle, settled, reason)
+
+        if self.sink.sync_if_alone(ticket):  # nobody to group with: no thread switch
+            return
+        if self.sink.sync_later(ticket, done):
+            reason = await settled
+            if reason:
+                raise AuditWriteError(reason)
+
+    def in_flight(self) -> AbstractContextManager[None]:
+        """Hold around one request's audit lines (see FileAuditSink.in_flight)."""
+        return self.sink.in_flight()
 
     @property
     def head(self) -> tuple[int, str]:

@@ -65,7 +65,7 @@ def envelope_decrypt(root_key: bytes, blob: bytes, aad: bytes) -> bytes:
 
 def hmac_hex(key: bytes, value: str | bytes) -> str:
     raw = value.encode() if isinstance(value, str) else value
-    return hmac.new(key, raw, hashlib.sha256).hexdigest()
+    return hmac.digest(key, raw, "sha256").hex()  # one-shot, in OpenSSL
 
 
 def sha256_hex(value: str | bytes) -> str:

@@ -2,6 +2,11 @@
 
 Each version's value is sealed with its own data key (see crypto.py); destroying a version
 removes its ciphertext. Semantics follow Vault's kv-v2 engine.
+
+Reads keep the rows they fetched (still encrypted: values are decrypted on every read) in
+memory; every change to a path drops its rows after its transaction commits, and a read that
+raced with a change does not put back what it fetched (a generation counter). As for tokens,
+this assumes one store process per database (the daemon).
 """
 
 from __future__ import annotations
@@ -104,11 +109,66 @@ class MetadataUpdate:
     custom_metadata: Mapping[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class _Rows:
+    meta: Row[Any]
+    versions: Mapping[int, Row[Any]]
+
+
+_ROWS_CACHED = 10_000  # paths; the cache starts over when it is full
+
+
 class KvStore:
     def __init__(self, engine: Engine, barrier: Barrier) -> None:
         self._engine = engine
         self._barrier = barrier
         self._write_lock = threading.Lock()
+        self._rows: dict[tuple[str, str], _Rows] = {}
+        self._rows_lock = threading.Lock()
+        self._generation = 0
+        self._configs: dict[str, KvConfig] = {}
+
+    # -- the row cache ----------------------------------------------------------------------
+    def forget(self, mount: str | None = None, path: str | None = None) -> None:
+        """Drop cached rows of one path (or all); called after every change commits."""
+        with self._rows_lock:
+            self._generation += 1
+            if mount is None or path is None:
+                self._rows = {}
+                self._configs = {}
+            else:
+                self._rows.pop((mount, path), None)
+
+    def _fetch(
+        self, mount: str, path: str, version: int | None
+    ) -> tuple[Row[Any], Row[Any] | None]:
+        """The metadata row and the asked version's row (NotFoundError if no version)."""
+        cached = self._rows.get((mount, path))
+        if cached is not None:
+            number = version or cached.meta.current_version
+            if number in cached.versions:
+                return cached.meta, cached.versions[number]
+        generation = self._generation
+        with self._engine.connect() as conn:
+            meta = _meta_row(conn, mount, path)
+            if meta is None or meta.current_version == 0:
+                raise NotFoundError()
+            number = version or meta.current_version
+            row = _version_row(conn, mount, path, number)
+        if row is not None:
+            self._keep(mount, path, meta, row, generation)
+        return meta, row
+
+    def _keep(self, mount: str, path: str, meta: Row[Any], row: Row[Any], generation: int) -> None:
+        with self._rows_lock:
+            if generation != self._generation:
+                return  # a change committed meanwhile: what was fetched may be stale
+            if len(self._rows) >= _ROWS_CACHED:
+                self._rows = {}
+            old = self._rows.get((mount, path))
+            versions = dict(old.versions) if old is not None and old.meta == meta else {}
+            versions[row.version] = row
+            self._rows[(mount, path)] = _Rows(meta, versions)
 
     # -- config ---------------------------------------------------------------------------
     def read_config(self, mount: str) -> KvConfig:
@@ -125,6 +185,7 @@ class KvStore:
             )
             conn.execute(sa.delete(kv_config).where(kv_config.c.mount == mount))
             conn.execute(sa.insert(kv_config).values(mount=mount, **new.__dict__))
+        self.forget()
         return new
 
     # -- data -----------------------------------------------------------------------------
@@ -133,15 +194,24 @@ class KvStore:
     ) -> SecretVersion:
         path = _clean(path)
         try:
-            with self._write_lock, self._engine.begin() as conn:
-                return self._write(conn, mount, path, data, cas)
+            with self._write_lock:
+                with self._engine.begin() as conn:
+                    written = self._write(conn, mount, path, data, cas)
+                self.forget(mount, path)
+                return written
         except IntegrityError as exc:  # a concurrent writer took this version number
             raise InvalidRequestError(CAS_MISMATCH) from exc
+
+    def _config(self, conn: Connection, mount: str) -> KvConfig:
+        config = self._configs.get(mount)
+        if config is None:  # only write_config changes it, under the write lock
+            config = self._configs[mount] = _config(conn, mount)
+        return config
 
     def _write(
         self, conn: Connection, mount: str, path: str, data: Mapping[str, Any], cas: int | None
     ) -> SecretVersion:
-        config = _config(conn, mount)
+        config = self._config(conn, mount)
         meta = _meta_row(conn, mount, path)
         current = meta.current_version if meta else 0
         _check_cas(cas, current, config.cas_required or bool(meta and meta.cas_required))
@@ -151,37 +221,24 @@ class KvStore:
         deletion = now + dva * 1_000_000 if dva else None
         aad = f"kv/{mount}/{path}/{version}"
         sealed = self._barrier.encrypt(json.dumps(dict(data)).encode(), aad)
-        conn.execute(
-            sa.insert(kv_versions).values(
-                mount=mount,
-                path=path,
-                version=version,
-                created_us=now,
-                deletion_us=deletion,
-                destroyed=False,
-                value_ct=sealed,
-            )
-        )
-        _upsert_meta(conn, mount, path, meta, version=version, now=now)
-        _prune(conn, mount, path, _max_versions(meta, config))
+        row = {"mount": mount, "path": path, "version": version, "created_us": now}
+        row |= {"deletion_us": deletion, "destroyed": False, "value_ct": sealed}
+        conn.execute(_INSERT_VERSION, row)
+        oldest = _prune(conn, mount, path, meta, version, _max_versions(meta, config))
+        _upsert_meta(conn, mount, path, meta, version=version, now=now, oldest=oldest)
         custom = self._custom(meta, mount, path)
         return SecretVersion(None, VersionMeta(version, now, deletion, False), custom)
 
     def read(self, mount: str, path: str, version: int | None = None) -> SecretVersion:
         path = _clean(path)
-        with self._engine.connect() as conn:
-            meta = _meta_row(conn, mount, path)
-            if meta is None or meta.current_version == 0:
-                raise NotFoundError()
-            number = version or meta.current_version
-            row = _version_row(conn, mount, path, number)
+        meta, row = self._fetch(mount, path, version)
         if row is None:
             raise NotFoundError()
         vmeta = _vmeta(row)
         custom = self._custom(meta, mount, path)
         if vmeta.deleted(now_us()) or row.value_ct is None:
             return SecretVersion(None, vmeta, custom)
-        plain = self._barrier.decrypt(row.value_ct, f"kv/{mount}/{path}/{number}")
+        plain = self._barrier.decrypt(row.value_ct, f"kv/{mount}/{path}/{row.version}")
         return SecretVersion(json.loads(plain), vmeta, custom)
 
     def exists(self, mount: str, path: str) -> bool:
@@ -222,14 +279,18 @@ class KvStore:
             kv_versions.c.destroyed.is_(False),
             extra,
         )
-        with self._write_lock, self._engine.begin() as conn:
-            conn.execute(sa.update(kv_versions).where(where).values(**values))
+        with self._write_lock:
+            with self._engine.begin() as conn:
+                conn.execute(sa.update(kv_versions).where(where).values(**values))
+            self.forget(mount, _clean(path))
 
     def delete_metadata(self, mount: str, path: str) -> None:
         path = _clean(path)
-        with self._write_lock, self._engine.begin() as conn:
-            conn.execute(sa.delete(kv_versions).where(_key(kv_versions, mount, path)))
-            conn.execute(sa.delete(kv_metadata).where(_key(kv_metadata, mount, path)))
+        with self._write_lock:
+            with self._engine.begin() as conn:
+                conn.execute(sa.delete(kv_versions).where(_key(kv_versions, mount, path)))
+                conn.execute(sa.delete(kv_metadata).where(_key(kv_metadata, mount, path)))
+            self.forget(mount, path)
 
     # -- metadata -------------------------------------------------------------------------
     def read_metadata(self, mount: str, path: str) -> KeyMetadata:
@@ -260,9 +321,11 @@ class KvStore:
         custom = None
         if update.custom_metadata is not None:
             custom = self._seal_custom(_check_custom(update.custom_metadata), mount, path)
-        with self._write_lock, self._engine.begin() as conn:
-            meta = _meta_row(conn, mount, path)
-            _upsert_meta(conn, mount, path, meta, update=update, custom_ct=custom, now=now_us())
+        with self._write_lock:
+            with self._engine.begin() as conn:
+                meta = _meta_row(conn, mount, path)
+                _upsert_meta(conn, mount, path, meta, update=update, custom_ct=custom, now=now_us())
+            self.forget(mount, path)
 
     def list(self, mount: str, prefix: str) -> list[str]:
         prefix = _clean(prefix)
@@ -312,20 +375,37 @@ def _key(table: sa.Table, mount: str, path: str) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.mount == mount, table.c.path == path)
 
 
+# Statements of the hot paths, built once (building them costs more than running them).
+def _bound_key(table: sa.Table) -> sa.ColumnElement[bool]:
+    return sa.and_(table.c.mount == sa.bindparam("k_mount"), table.c.path == sa.bindparam("k_path"))
+
+
+_CONFIG = sa.select(kv_config).where(kv_config.c.mount == sa.bindparam("k_mount"))
+_META = sa.select(kv_metadata).where(_bound_key(kv_metadata))
+_VERSION = sa.select(kv_versions).where(
+    _bound_key(kv_versions), kv_versions.c.version == sa.bindparam("k_version")
+)
+_INSERT_VERSION = sa.insert(kv_versions)
+_UPDATE_META = sa.update(kv_metadata).where(_bound_key(kv_metadata))  # SET from parameters
+_PRUNE = sa.delete(kv_versions).where(
+    _bound_key(kv_versions), kv_versions.c.version <= sa.bindparam("k_cut")
+)
+
+
 def _config(conn: Connection, mount: str) -> KvConfig:
-    row = conn.execute(sa.select(kv_config).where(kv_config.c.mount == mount)).first()
+    row = conn.execute(_CONFIG, {"k_mount": mount}).first()
     if row is None:
         return KvConfig()
     return KvConfig(row.max_versions, row.cas_required, row.delete_version_after)
 
 
 def _meta_row(conn: Connection, mount: str, path: str) -> Row[Any] | None:
-    return conn.execute(sa.select(kv_metadata).where(_key(kv_metadata, mount, path))).first()
+    return conn.execute(_META, {"k_mount": mount, "k_path": path}).first()
 
 
 def _version_row(conn: Connection, mount: str, path: str, version: int) -> Row[Any] | None:
-    where = sa.and_(_key(kv_versions, mount, path), kv_versions.c.version == version)
-    return conn.execute(sa.select(kv_versions).where(where)).first()
+    params = {"k_mount": mount, "k_path": path, "k_version": version}
+    return conn.execute(_VERSION, params).first()
 
 
 def _vmeta(row: Row[Any]) -> VersionMeta:
@@ -345,25 +425,17 @@ def _max_versions(meta: Row[Any] | None, config: KvConfig) -> int:
     return (meta.max_versions if meta else 0) or config.max_versions or DEFAULT_MAX_VERSIONS
 
 
-def _prune(conn: Connection, mount: str, path: str, keep: int) -> None:
-    numbers = (
-        conn.execute(
-            sa.select(kv_versions.c.version)
-            .where(_key(kv_versions, mount, path))
-            .order_by(kv_versions.c.version.desc())
-        )
-        .scalars()
-        .all()
-    )
-    stale = numbers[keep:]
-    if stale:
-        where = sa.and_(_key(kv_versions, mount, path), kv_versions.c.version.in_(stale))
-        conn.execute(sa.delete(kv_versions).where(where))
-        conn.execute(
-            sa.update(kv_metadata)
-            .where(_key(kv_metadata, mount, path))
-            .values(oldest_version=min(numbers[:keep]))
-        )
+def _prune(
+    conn: Connection, mount: str, path: str, meta: Row[Any] | None, version: int, keep: int
+) -> int | None:
+    """Delete versions beyond the newest ``keep``; returns the new oldest version, if any
+    were deleted. A key's versions are always oldest_version..current_version (only this
+    and delete_metadata remove rows), so the cut is a number, not a query."""
+    cut = version - keep
+    if meta is None or cut < meta.oldest_version:
+        return None
+    conn.execute(_PRUNE, {"k_mount": mount, "k_path": path, "k_cut": cut})
+    return cut + 1
 
 
 def _upsert_meta(
@@ -376,17 +448,20 @@ def _upsert_meta(
     version: int | None = None,
     update: MetadataUpdate = MetadataUpdate(),  # noqa: B008 - frozen, never mutated
     custom_ct: bytes | None = None,
+    oldest: int | None = None,
 ) -> None:
     values: dict[str, Any] = {"updated_us": now}
     if version is not None:
         values["current_version"] = version
+    if oldest is not None:
+        values["oldest_version"] = oldest
     for name in ("max_versions", "cas_required", "delete_version_after"):
         if getattr(update, name) is not None:
             values[name] = getattr(update, name)
     if custom_ct is not None:
         values["custom_metadata_ct"] = custom_ct
     if meta is not None:
-        conn.execute(sa.update(kv_metadata).where(_key(kv_metadata, mount, path)).values(values))
+        conn.execute(_UPDATE_META, {"k_mount": mount, "k_path": path, **values})
         return
     defaults = {"current_version": 0, "oldest_version": version or 0, "max_versions": 0}
     defaults |= {"cas_required": False, "delete_version_after": 0, "created_us": now}

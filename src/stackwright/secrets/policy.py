@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stackwright.secrets import hcl
 from stackwright.secrets.errors import InvalidRequestError, PolicyParseError
@@ -30,6 +30,8 @@ _LEGACY = {
     "write": frozenset({"create", "read", "update", "delete", "list"}),
     "sudo": frozenset({"create", "read", "update", "delete", "list", "sudo"}),
 }
+_ROOT_CAPABILITIES = CAPABILITIES - {"deny"}
+_MEMO_SIZE = 4096  # paths remembered per ACL (an ACL is immutable; policy writes replace it)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,127}$")
 RESERVED = frozenset({"root"})
 
@@ -190,6 +192,9 @@ class Acl:
 
     rules: tuple[PathRule, ...]
     root: bool = False
+    _memo: dict[str, frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def from_policies(cls, policies: Iterable[Policy], *, root: bool = False) -> Acl:
@@ -205,7 +210,16 @@ class Acl:
 
     def capabilities(self, path: str) -> frozenset[str]:
         if self.root:
-            return CAPABILITIES - {"deny"}
+            return _ROOT_CAPABILITIES
+        found = self._memo.get(path)
+        if found is None:
+            found = self._match(path)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[path] = found
+        return found
+
+    def _match(self, path: str) -> frozenset[str]:
         for rule in self.rules:
             if rule.matches(path):
                 return frozenset() if "deny" in rule.capabilities else rule.capabilities

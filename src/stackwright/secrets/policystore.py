@@ -1,4 +1,8 @@
-"""Named ACL policies, stored encrypted; ``root`` is built in and ``default`` is seeded."""
+"""Named ACL policies, stored encrypted; ``root`` is built in and ``default`` is seeded.
+
+Parsed policies and the ACLs compiled from a token's set of policies are kept in memory;
+writing or deleting a policy drops every compiled ACL before it returns.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ class PolicyStore:
         self._engine = engine
         self._barrier = barrier
         self._cache: dict[str, Policy] = {}
+        self._acls: dict[tuple[str, ...], Acl] = {}
         self._lock = threading.Lock()
 
     def seed(self) -> None:
@@ -34,6 +39,7 @@ class PolicyStore:
             conn.execute(sa.delete(policies).where(policies.c.name == name))
             conn.execute(sa.insert(policies).values(name=name, body_ct=sealed, updated_us=now_us()))
             self._cache[name] = policy
+            self._acls = {}
         return policy
 
     def get(self, name: str) -> Policy:
@@ -65,18 +71,28 @@ class PolicyStore:
         with self._lock, self._engine.begin() as conn:
             conn.execute(sa.delete(policies).where(policies.c.name == name))
             self._cache.pop(name, None)
+            self._acls = {}
 
     def acl(self, names: tuple[str, ...]) -> Acl:
         """The ACL of a token's policies; policies deleted since are skipped, as in Vault."""
+        cached = self._acls.get(names)
+        if cached is not None:
+            return cached
+        acls = self._acls
         found = []
         for name in names:
             try:
                 found.append(self.get(name))
             except NotFoundError:
                 continue
-        return Acl.from_policies(found, root="root" in names)
+        acl = Acl.from_policies(found, root="root" in names)
+        with self._lock:
+            if acls is self._acls:  # no policy changed while it was compiled
+                acls[names] = acl
+        return acl
 
     def forget(self) -> None:
         """Drop decrypted policies from memory (on seal)."""
         with self._lock:
             self._cache.clear()
+            self._acls = {}

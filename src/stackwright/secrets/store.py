@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from stackwright.errors import SecretsError
-from stackwright.secrets.audit import AuditLog, FileAuditSink
+from stackwright.secrets.audit import AuditLog
+from stackwright.secrets.auditsink import DEFAULT_BATCH_WINDOW, FileAuditSink, FsyncMode
 from stackwright.secrets.barrier import Barrier, SealStatus
 from stackwright.secrets.database import BACKEND, DatabaseEngine
 from stackwright.secrets.db import create_secrets_engine, migrate
@@ -44,6 +45,8 @@ class SecretsSettings:
     ``lease_sweep_interval`` is the longest the lease sweeper sleeps (it also wakes when the
     next lease is due) and the first delay before retrying a failed revocation; 0 turns the
     sweeper off. ``db_connect_timeout`` bounds each connection to a managed database.
+    ``audit_fsync`` (``always``, ``batch`` or ``never``) and ``audit_batch_window`` (seconds
+    a group commit may wait for more lines) set the audit file's durability (auditsink.py).
     """
 
     database_url: str
@@ -53,6 +56,8 @@ class SecretsSettings:
     database_mount: str = "database"
     lease_sweep_interval: float = 5.0
     db_connect_timeout: int = 5
+    audit_fsync: FsyncMode = "batch"
+    audit_batch_window: float = DEFAULT_BATCH_WINDOW
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,11 @@ class SecretsStore:
     @classmethod
     def open(cls, settings: SecretsSettings) -> SecretsStore:
         """Migrate the tables, open the audit file, and auto-unseal if a key file is set."""
-        sink = FileAuditSink(settings.audit_path)
+        sink = FileAuditSink(
+            settings.audit_path,
+            fsync=settings.audit_fsync,
+            batch_window=settings.audit_batch_window,
+        )
         try:
             store = cls(settings, AuditLog(sink))
         except BaseException:
@@ -174,6 +183,8 @@ class SecretsStore:
     def seal(self) -> None:
         self.barrier.seal()
         self.policies.forget()
+        self.tokens.forget()
+        self.kv.forget()
 
     def auto_unseal(self) -> bool:
         """Unseal from the key file setting; True if it did. The status reports it."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 
 from stackwright.secrets.errors import InvalidRequestError
 
@@ -53,5 +52,5 @@ def rfc3339(us: int | None) -> str:
     """Vault's time format; empty for "never"."""
     if not us:
         return ""
-    moment = datetime.fromtimestamp(us // 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds, micros = divmod(us, 1_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"

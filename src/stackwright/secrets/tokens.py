@@ -2,6 +2,12 @@
 
 A token carries policies, a TTL (enforced on every use), optional use count, display name
 and metadata. Revoking a token revokes the tokens it created, as in Vault.
+
+Looked-up tokens are kept in memory (not limited-use ones, whose every use is a write): a
+revoke, renew or update replaces or drops the entry before it returns, and a lookup that
+raced with a revoke does not put back what it read (a generation counter), so a revoked
+token is refused on the very next request. The cache assumes one store process per
+database, as the daemon is (the audit file's lock enforces one per audit file).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets as _random
 import string
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -84,6 +91,26 @@ class TokenStore:
         self._engine = engine
         self._barrier = barrier
         self.on_revoke: list[Callable[[list[str]], None]] = []
+        self._cache: dict[str, TokenEntry] = {}  # token hash -> live entry
+        self._cache_lock = threading.Lock()
+        self._generation = 0  # bumped by every change, so a racing lookup does not cache
+
+    def forget(self) -> None:
+        """Drop every cached entry (on seal)."""
+        with self._cache_lock:
+            self._generation += 1
+            self._cache.clear()
+
+    def _cache_put(self, entry: TokenEntry, generation: int) -> None:
+        with self._cache_lock:
+            if self._generation == generation and entry.record.num_uses == 0:
+                self._cache[entry.token_hash] = entry
+
+    def _cache_drop(self, hashes: list[str]) -> None:
+        with self._cache_lock:
+            self._generation += 1
+            for token_hash in hashes:
+                self._cache.pop(token_hash, None)
 
     def _hash(self, value: str) -> str:
         return crypto.hmac_hex(self._barrier.keys().token_hmac_key, value)
@@ -135,13 +162,26 @@ class TokenStore:
         raw["policies"] = tuple(raw["policies"])
         return TokenEntry(token, row.token_hash, row.parent_hash, TokenRecord(**raw))
 
+    def cached(self, token: str) -> bool:
+        """Whether ``token`` is live in the cache, so that looking it up needs no I/O."""
+        if not token or self._barrier.sealed:
+            return False
+        entry = self._cache.get(self._hash(token))
+        return entry is not None and not (entry.record.expire_us and
+                                          entry.record.expire_us <= now_us())
+
     def lookup(self, token: str) -> TokenEntry:
         """The live entry of ``token``; expired tokens are removed and refused."""
         if not token:
             raise PermissionDeniedError()
-        entry = self._load(tokens.c.token_hash == self._hash(token), token)
+        token_hash = self._hash(token)
+        entry = self._cache.get(token_hash)
         if entry is None:
-            raise PermissionDeniedError("permission denied", hint="invalid token")
+            generation = self._generation
+            entry = self._load(tokens.c.token_hash == token_hash, token)
+            if entry is None:
+                raise PermissionDeniedError("permission denied", hint="invalid token")
+            self._cache_put(entry, generation)
         expire = entry.record.expire_us
         if expire and expire <= now_us():
             self.revoke(entry)
@@ -165,6 +205,7 @@ class TokenStore:
             conn.execute(
                 sa.update(tokens).where(tokens.c.token_hash == entry.token_hash).values(**row)
             )
+        self._cache_drop([entry.token_hash])
 
     def renew(self, entry: TokenEntry, increment: int) -> TokenEntry:
         record = entry.record
@@ -193,6 +234,7 @@ class TokenStore:
                 pending.extend(row.token_hash for row in children)
                 conn.execute(sa.delete(tokens).where(tokens.c.token_hash == current))
                 revoked.append(current)
+        self._cache_drop(revoked)  # after the commit: a lookup from now on reads no row
         for listener in self.on_revoke:
             listener(revoked)
 

@@ -175,9 +175,11 @@ def _idle_timeout(engine: Engine) -> float:
 
 
 def _open_secrets(engine: Engine, run: RunDir) -> Any:
+    from stackwright.secrets.config import audit_options
     from stackwright.secrets.store import SecretsSettings, SecretsStore
 
-    settings = SecretsSettings(database_url=engine.state_url, audit_path=run.vault_audit_file)
+    settings = SecretsSettings(database_url=engine.state_url, audit_path=run.vault_audit_file,
+                               **audit_options(engine.config.settings))
     try:
         return SecretsStore.open(settings)
     except StackwrightError:

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,7 +69,10 @@ def create_vault_app(store: SecretsStore) -> FastAPI:
         api_request = _api_request(request, path, raw)
         if isinstance(api_request, ApiResponse):
             return _render(api_request, "")
-        response = await run_in_threadpool(dispatch, store, routes, api_request)
+        if _inline(store, routes, api_request):
+            response = await dispatch_async(store, routes, api_request)
+        else:
+            response = await run_in_threadpool(dispatch, store, routes, api_request)
         return _render(response, api_request.request_id)
 
     return app
@@ -107,17 +111,49 @@ def _token(request: Request) -> str:
     return token
 
 
-def dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+def _inline(store: SecretsStore, routes: list[Route], req: ApiRequest) -> bool:
+    """Whether the request may run on the event loop: a read of a route marked inline, by a
+    token in the cache (so no blocking work beyond a short local query; its audit fsync is
+    awaited, not blocked on). Everything else runs in a worker thread."""
+    if req.operation not in ("read", "list"):
+        return False
     try:
-        return _dispatch(store, routes, req)
+        return _find(routes, req)[0].inline and store.tokens.cached(req.token)
+    except VaultError:
+        return False
+
+
+def dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+    """Serve one request, blocking until its audit trail is durable (in a worker thread)."""
+    try:
+        with store.audit.in_flight():
+            response, ticket = _dispatch(store, routes, req)
+            store.audit.sync(ticket)
+            return response
     except AuditWriteError as exc:
-        log.error("audit write failed, request %s refused: %s", req.request_id, exc)
-        return ApiResponse(
-            status=500, errors=("internal error: the audit log could not be written",)
-        )
+        return _audit_failed(req, exc)
 
 
-def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+async def dispatch_async(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+    """``dispatch`` on the event loop: the wait for the audit fsync does not block it."""
+    try:
+        with store.audit.in_flight():
+            response, ticket = _dispatch(store, routes, req)
+            await store.audit.durable(ticket)
+            return response
+    except AuditWriteError as exc:
+        return _audit_failed(req, exc)
+
+
+def _audit_failed(req: ApiRequest, exc: AuditWriteError) -> ApiResponse:
+    log.error("audit write failed, request %s refused: %s", req.request_id, exc)
+    return ApiResponse(status=500, errors=("internal error: the audit log could not be written",))
+
+
+def _dispatch(
+    store: SecretsStore, routes: list[Route], req: ApiRequest
+) -> tuple[ApiResponse, int]:
+    """The response and the audit ticket that must be durable before it is sent (0: none)."""
     caller: Caller | None = None
     try:
         route, match = _find(routes, req)
@@ -127,15 +163,15 @@ def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiR
             caller = store.authenticate(req.token)
     except VaultError as exc:
         failed = _error(exc)
-        _audit(store, req, caller, None, error=exc)
-        _audit(store, req, caller, failed)
-        return failed
-    if route.audited:
-        _audit(store, req, caller, None)
+        base = _audit_base(store, req, caller)
+        _audit(store, base, None, error=exc)
+        return failed, _audit(store, base, failed)
+    if not route.audited:
+        return _run(store, route, match, req, caller), 0
+    base = _audit_base(store, req, caller)
+    _audit(store, base, None)
     response = _run(store, route, match, req, caller)
-    if route.audited:
-        _audit(store, req, caller, response)
-    return response
+    return response, _audit(store, base, response)
 
 
 def _find(routes: list[Route], req: ApiRequest) -> tuple[Route, re.Match[str]]:
@@ -197,26 +233,45 @@ def _error(exc: VaultError) -> ApiResponse:
     return ApiResponse(status=exc.status, errors=errors)
 
 
+@dataclass(frozen=True)
+class _AuditBase:
+    """What a request's two audit entries share, HMAC'd once."""
+
+    key: bytes | None
+    auth: dict[str, Any] | None
+    request: dict[str, Any]
+    changes: bool  # may change something: its request line is durable before it runs
+
+
+def _audit_base(store: SecretsStore, req: ApiRequest, caller: Caller | None) -> _AuditBase:
+    key = store.audit_key()
+    request = {
+        "id": req.request_id,
+        "operation": req.operation,
+        "path": req.path,
+        "client_token": hmac_values(req.token, key) if req.token else "",
+        "remote_address": req.remote,
+        "data": hmac_values(dict(req.body), key) if req.body else None,
+    }
+    changes = req.operation not in ("read", "list")
+    return _AuditBase(key, _audit_auth(caller, key), request, changes)
+
+
 def _audit(
     store: SecretsStore,
-    req: ApiRequest,
-    caller: Caller | None,
+    base: _AuditBase,
     response: ApiResponse | None,
     *,
     error: VaultError | None = None,
-) -> None:
-    key = store.audit_key()
+) -> int:
+    """Write one entry; returns its ticket. A request line of anything that may change
+    something is made durable here, before it runs; the caller makes the response durable
+    (which covers a read's request line too) before the answer is sent."""
+    key = base.key
     entry: dict[str, Any] = {
         "type": "request" if response is None else "response",
-        "auth": _audit_auth(caller, key),
-        "request": {
-            "id": req.request_id,
-            "operation": req.operation,
-            "path": req.path,
-            "client_token": hmac_values(req.token, key) if req.token else "",
-            "remote_address": req.remote,
-            "data": hmac_values(dict(req.body), key) if req.body else None,
-        },
+        "auth": base.auth,
+        "request": base.request,
     }
     if response is not None:
         entry["response"] = {
@@ -230,10 +285,10 @@ def _audit(
             entry["error"] = "; ".join(response.errors)
     if error is not None:
         entry["error"] = str(error)
-    # A read's request line is made durable by the fsync of its response line, before any
-    # answer is sent; a request that may change something is on disk before it runs.
-    durable = response is not None or req.operation not in ("read", "list")
-    store.audit.record(entry, durable=durable)
+    ticket = store.audit.append(entry)
+    if response is None and base.changes:
+        store.audit.sync(ticket)
+    return ticket
 
 
 def _audit_auth(caller: Caller | None, key: bytes | None) -> dict[str, Any] | None:

@@ -170,10 +170,14 @@ def _exists(store: SecretsStore, m: re.Match[str]) -> bool:
     return bool(m["path"]) and store.kv.exists(_mount(m), m["path"])
 
 
+_INLINE = frozenset({"config", "data", "metadata"})  # their reads are local queries
+
+
 def kv_routes(mount: str) -> list[Route]:
     def route(kind: str, *, existence: bool = False, **handlers: Any) -> Route:
         pattern = re.compile(rf"(?P<mount>{re.escape(mount)})/{kind}(?:/(?P<path>.*))?")
-        return Route(pattern, handlers, existence=_exists if existence else None)
+        exists = _exists if existence else None
+        return Route(pattern, handlers, existence=exists, inline=kind in _INLINE)
 
     return [
         route("config", read=_read_config, update=_write_config),

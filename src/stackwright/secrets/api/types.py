@@ -81,6 +81,7 @@ class Route:
     sudo: bool = False
     audited: bool = True
     existence: Existence | None = None
+    inline: bool = False  # reads may run on the event loop: no blocking beyond a local query
 
     def handler(self, operation: str) -> Handler | None:
         if operation == "create" and "create" not in self.handlers:
