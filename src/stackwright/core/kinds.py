@@ -37,7 +37,10 @@ class DriverContext:
     ``project`` is the project's name and ``address`` the resource being changed (for naming
     and labelling objects; None while observing, where the record names it); ``log`` takes one
     line of progress (build output, command output) for the resource being
-    worked on; ``cancelled`` is set when the run is being stopped.
+    worked on; ``cancelled`` is set when the run is being stopped. ``state_location`` is
+    where the project's state lives (the state URL, any password left out): the objects of
+    two checkouts of one project are told apart by it (empty: the default SQLite file in
+    ``project_dir``).
     """
 
     project_dir: Path
@@ -48,6 +51,7 @@ class DriverContext:
     log: Callable[[str], None] = lambda line: None
     cancelled: threading.Event = field(default_factory=threading.Event)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    state_location: str = ""
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path)

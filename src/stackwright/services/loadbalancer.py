@@ -142,7 +142,7 @@ class LocalLoadBalancerDriver(Driver):
         self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]
     ) -> Applied:
         before = LoadBalancerSpec.model_validate(dict(recorded.inputs))
-        return self._apply(ctx, identity(ctx, recorded.address.name), inputs, before)
+        return self._apply(ctx, identity(ctx, recorded.address.name, recorded.id), inputs, before)
 
     def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
         directory = state_dir(ctx, recorded.address.name)

@@ -328,6 +328,9 @@ class Podman:
         out = self.call(["volume", "inspect", name], f"volume inspect {name}").stdout
         return facts.parse_volume_inspect(out)[0]
 
+    def volume_exists(self, name: str) -> bool:
+        return self.probe(["volume", "exists", name]).returncode == 0
+
     def volume_remove(self, name: str, *, force: bool = False) -> None:
         self.call(["volume", "rm", *(["--force"] if force else []), name],
                   f"volume rm {name}")
