@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.fixtures.podman_cleanup import object_name, project_scope
 
 from stackwright.builtin.commands import COMMAND_KIND
 from stackwright.builtin.files import FILE_KIND
@@ -101,10 +102,10 @@ class LocalProject:
             engine.close()
 
     def network(self) -> str:
-        return f"sw-{self.name}-{self.engine().environment}-backend"
+        return object_name(self.name, self.root, self.engine().environment, "backend")
 
     def volume(self) -> str:
-        return f"sw-{self.name}-{self.engine().environment}-data"
+        return object_name(self.name, self.root, self.engine().environment, "data")
 
     def spec(self, *, policy: str = "Retain", images_only: bool = False) -> None:
         text = textwrap.dedent(f"""
@@ -193,9 +194,12 @@ def test_lifecycle_apply_noop_drift_rebuild_destroy(local: LocalProject) -> None
                              "subnet": local.subnet, "gateway": out[str(NET)]["gateway"]}
     assert str(out[str(VOL)]["mountpoint"]).endswith(f"/{local.volume()}/_data")
     net = json.loads(podman("network", "inspect", local.network()).stdout)[0]
+    scope = project_scope(local.name, local.root, local.engine().environment)
     assert net["labels"] == {"dev.stackwright.project": local.name,
                              "dev.stackwright.env": local.engine().environment,
-                             "dev.stackwright.resource": "Network/backend"}
+                             "dev.stackwright.resource": "Network/backend",
+                             "dev.stackwright.owner": scope.key,
+                             "dev.stackwright.project-dir": str(local.root.resolve())}
     image = json.loads(podman("image", "inspect", ref).stdout)[0]
     assert image["Labels"]["dev.stackwright.resource"] == "Image/app"
     assert any(line.startswith(f"Image/app: built {ref}") for line in local.log)

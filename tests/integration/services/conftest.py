@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.fixtures.podman_cleanup import remove_project_objects
 
 from stackwright.tools.images import BuiltImage, app_image, busybox_rootfs_image
-from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
+from stackwright.tools.podman import Podman, PodmanSettings
 
 CONTAINERFILE = """\
 FROM {base}
@@ -69,7 +70,7 @@ def project_root(podman: Podman) -> Iterator[Path]:
             os.environ.pop("STACKWRIGHT_KEY_DIR", None)
         else:
             os.environ["STACKWRIGHT_KEY_DIR"] = old
-        podman.remove_labelled(StackwrightLabels(project=name).as_dict())
+        remove_project_objects(name, root)
         for pid_file in root.glob(".stackwright/run/*/haproxy/*/haproxy.pid"):
             try:
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
