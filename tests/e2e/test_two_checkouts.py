@@ -1,7 +1,8 @@
 """Two checkouts of the bundled example on one host (issue 15): two copies of
 examples/quickstart, with the same project name and environment, are up at the same time
-(their public ports and subnets set by variables), each serves its own data, and destroying
-one leaves every object of the other running."""
+(their public ports and subnets set by variables), each serves its own data, `down` and `up`
+of one leave the other serving, and destroying one leaves every object of the other
+running."""
 
 from __future__ import annotations
 
@@ -82,8 +83,13 @@ def checkouts() -> Iterator[tuple[Checkout, Checkout]]:
 def test_two_copies_of_the_example_run_side_by_side(checkouts: tuple[Checkout, Checkout]
                                                     ) -> None:
     a, b = checkouts
-    for c in (a, b):
-        c.sw("up", timeout=1500)
+    a.sw("up", timeout=1500)
+    # the second checkout on the first one's public port: refused, naming who holds it
+    taken = [*b.vars[:2], "--var", f"port={a.port}", *b.vars[4:]]
+    clash = b.run(*taken, "apply", "--yes", "-o", "json", timeout=1500)
+    assert clash.code == 1
+    assert "already in use by haproxy" in clash.out and f"environment dev in {a.root}" in clash.out
+    b.sw("up", timeout=900)
     assert project_scope("quickstart", a.root).key != project_scope("quickstart", b.root).key
 
     for c in (a, b):  # each serves, with its own database
@@ -98,10 +104,16 @@ def test_two_copies_of_the_example_run_side_by_side(checkouts: tuple[Checkout, C
     b_running = b.containers()
     assert len(b_running) >= 4  # two replicas, the database and the cache
 
+    a.sw("down")  # make down in one checkout, then make up again: the other keeps serving
+    assert b.containers() == b_running
+    assert json.loads(fetch(f"{b.url}/"))["visits"] >= 2
+    a.sw("up", timeout=900)
+    assert json.loads(fetch(f"{a.url}/guestbook")) == ["ada"]
+
     a.sw("destroy", "--yes")
     assert a.containers() == []
     assert b.containers() == b_running, "destroying one checkout touched the other"
-    assert json.loads(fetch(f"{b.url}/"))["visits"] >= 2
+    assert json.loads(fetch(f"{b.url}/"))["visits"] >= 3
     status = b.sw("status")
     health = {r["address"]: r["health"] for r in status["resources"]}  # type: ignore[attr-defined]
     assert set(health.values()) == {"healthy"}, health
