@@ -10,13 +10,13 @@ import json
 import os
 import shutil
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stackwright.ports import free_port
+from tests.e2e.test_quickstart import EXAMPLE, fetch
 from tests.fixtures.cli import STACKWRIGHT, Project
 from tests.fixtures.podman_cleanup import (
     free_subnet,
@@ -27,14 +27,6 @@ from tests.fixtures.podman_cleanup import (
 )
 
 pytestmark = pytest.mark.slow
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
-
-
-def fetch(url: str, method: str = "GET") -> str:
-    request = urllib.request.Request(url, method=method)
-    with urllib.request.urlopen(request, timeout=15) as resp:
-        return str(resp.read().decode())
 
 
 class Checkout(Project):
