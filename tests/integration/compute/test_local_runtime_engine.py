@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.fixtures.podman_cleanup import object_name, project_scope
+from tests.fixtures.podman_cleanup import object_name, project_scope, remove_project_objects
 
 from stackwright.builtin.commands import COMMAND_KIND
 from stackwright.builtin.files import FILE_KIND
@@ -136,13 +136,8 @@ class LocalProject:
         self.write("main.yaml", text)
 
 
-def _cleanup(name: str) -> None:
-    label = f"label=dev.stackwright.project={name}"
-    for what in ("network", "volume"):
-        listed = json.loads(podman(what, "ls", "--format", "json", "--filter", label).stdout
-                            or "[]")
-        for item in listed:
-            podman(what, "rm", "--force", item.get("name") or item.get("Name"))
+def _cleanup(name: str, root: Path) -> None:
+    remove_project_objects(name, root)  # only this directory's, never a look-alike's
     # By tag, never by image ID: busybox base images of every project share one ID (the
     # import of the cached rootfs is deterministic), so removing by ID would untag theirs.
     ours = (f"localhost/{name}/", f"localhost/stackwright/{name}-")
@@ -172,7 +167,7 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalProj
     try:
         yield proj
     finally:
-        _cleanup(name)
+        _cleanup(name, root)
 
 
 def _actions(plan: Plan) -> dict[Address, Action]:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from tests.fixtures.cli import Project
-from tests.fixtures.podman_cleanup import object_name
+from tests.fixtures.podman_cleanup import object_name, remove_project_objects
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,7 @@ def named(project: Project) -> Project:
     project.write("stackwright.yaml", f"project: {name}\n")
     project.name = name  # type: ignore[attr-defined]
     yield project
-    for kind in ("network", "volume"):
-        listed = podman(kind, "ls", "--format", "json", "--filter",
-                        f"label=dev.stackwright.project={name}")
-        for item in json.loads(listed.stdout or "[]"):
-            podman(kind, "rm", "--force", item.get("name") or item.get("Name"))
+    remove_project_objects(name, project.root)  # only this directory's objects
 
 
 def _spec(subnet: str, policy: str = "Retain") -> str:
