@@ -56,5 +56,6 @@ def test_deploy_benchmark_quick_runs(bench_images: None) -> None:
         assert repair["seconds"] is None and "no controller" in repair["skipped"]
     else:
         assert repair["seconds"] > 0 and len(repair["kills"]) == 1
-        assert repair["kills"][0]["killed"].startswith(f"sw-{doc['project']}-dev-web-")
+        killed = repair["kills"][0]["killed"]
+        assert killed.startswith(f"sw-{doc['project']}-") and "-dev-web-" in killed
     assert leftovers(doc["project"]) == []

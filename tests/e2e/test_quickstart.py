@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
@@ -61,9 +60,6 @@ def test_quickstart_example_applies_serves_and_converges(project: Project) -> No
         destroyed = project.run(*variables, "destroy", "--yes", timeout=600)
         assert destroyed.code == 0, destroyed.out + destroyed.err
     finally:
-        remove_project_objects(name)
-        for volume in ("data", "db-data", "cache-data"):
-            subprocess.run(["podman", "volume", "rm", "--force", f"sw-{name}-dev-{volume}"],
-                           capture_output=True, check=False)
-        remove_images(f"localhost/{name}/*")
-        remove_images(f"localhost/stackwright/{name}-*")
+        remove_project_objects(name, project.root)
+        remove_images(f"localhost/{name}/*", project.root)
+        remove_images(f"localhost/stackwright/{name}-*", project.root)

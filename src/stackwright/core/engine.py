@@ -7,6 +7,7 @@ lazily, so commands that need no state (validate, graph, schema) never touch it.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
     from stackwright.core.state.store import Snapshot, StateStore
 
 DEFAULT_STATE = ".stackwright/state.db"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the password of its user part (``scheme://user@host/db``)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1@", url)
 
 
 def actor() -> str:
@@ -174,6 +180,7 @@ class Engine:
             log=log or (lambda line: None),
             settings=self.config.settings,
             state_url=self.state_url,
+            state_location=redact_url(self.state_url),
             cancelled=cancelled or threading.Event(),
         )
 

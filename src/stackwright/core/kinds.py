@@ -39,6 +39,9 @@ class DriverContext:
     line of progress (build output, command output) for the resource being
     worked on; ``cancelled`` is set when the run is being stopped; ``state_url`` is the state
     database, for a domain that keeps records of its own there (``core.state.domains``).
+    ``state_location`` is where the project's state lives (the state URL, any password left
+    out): the objects of two checkouts of one project are told apart by it (empty: the
+    default SQLite file in ``project_dir``).
     """
 
     project_dir: Path
@@ -50,6 +53,7 @@ class DriverContext:
     cancelled: threading.Event = field(default_factory=threading.Event)
     settings: Mapping[str, Any] = field(default_factory=dict)
     state_url: str = ""
+    state_location: str = ""
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path)

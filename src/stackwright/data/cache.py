@@ -61,7 +61,7 @@ class CacheKind(Kind):
     ```
 
     Redis runs as the ``redis`` user in a container restarted by podman itself, with its
-    append-only file on a volume (``sw-<project>-<env>-<name>-data`` unless ``volume`` names
+    append-only file on a volume (``sw-<project>-<key>-<env>-<name>-data`` unless ``volume`` names
     one). The password (32 URL-safe characters) is generated once and given to Redis as the
     SHA-256 of an ACL rule, never in clear; a container removed or a resource destroyed and
     applied again comes back with the same data, password and port. Destroy keeps the data

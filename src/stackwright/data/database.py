@@ -141,7 +141,7 @@ class DatabaseKind(Kind):
     ```
 
     The server runs as the ``postgres`` user in a container restarted by podman itself, with
-    its cluster on a volume (``sw-<project>-<env>-<name>-data`` unless ``volume`` names one);
+    its cluster on a volume (``sw-<project>-<key>-<env>-<name>-data`` unless ``volume`` names one);
     the cluster is initialised on first start only. The user's password is generated (32
     URL-safe characters), set as a SCRAM verifier, and kept: a container removed or a resource
     destroyed and applied again comes back with the same data, password and port. Destroy keeps

@@ -1,8 +1,9 @@
 """The life of one data instance on podman, shared by ``Database`` and ``Cache``.
 
-An instance is a container ``sw-<project>-<env>-<name>`` with its data on a volume (mounted at
-``/data``), published on ``127.0.0.1:<port>``, restarted by podman itself
-(``--restart unless-stopped``) so it needs no Stackwright process to stay up.
+An instance is a container ``sw-<project>-<key>-<env>-<name>`` (see
+:mod:`stackwright.local.names`) with its data on a volume (mounted at ``/data``), published on
+``127.0.0.1:<port>``, restarted by podman itself (``--restart unless-stopped``) so it needs no
+Stackwright process to stay up.
 
 Its password and port are also kept in the volume (``/data/.stackwright/<engine>/``, mode
 0600, readable by root only): whoever can read that file can read the data files next to it,
@@ -28,7 +29,14 @@ from stackwright.core.model import Address, Applied, Observed, Recorded
 from stackwright.data.image import ensure_data_image
 from stackwright.data.spec import InstanceSpec
 from stackwright.errors import PermanentError
-from stackwright.local import labels_for, object_name, podman_for
+from stackwright.local import (
+    claim,
+    labels_for,
+    mention_legacy_volume,
+    object_name,
+    podman_for,
+    scope_of,
+)
 from stackwright.ports import free_port
 from stackwright.tools._proc import NotFoundError, PortInUseError, ToolError
 from stackwright.tools.podman import (
@@ -75,11 +83,17 @@ class Names:
     default_volume: bool
 
 
-def names_for(ctx: DriverContext, address: Address, spec: InstanceSpec) -> Names:
+def names_for(ctx: DriverContext, address: Address, spec: InstanceSpec,
+              prior: Recorded | None = None) -> Names:
+    """The container (``sw-<project>-<key>-<env>-<name>``) and the volume: ``spec.volume``,
+    the default volume the record names (an older Stackwright's name too: the data stays
+    where it is), else ``<container>-data``."""
     container = object_name(ctx, address)
     if spec.volume is not None:
         return Names(container, spec.volume, default_volume=False)
-    return Names(container, f"{container}-data", default_volume=True)
+    kept = str(prior.outputs.get("volume") or "") if (
+        prior is not None and prior.inputs.get("volume") is None) else ""
+    return Names(container, kept or f"{container}-data", default_volume=True)
 
 
 class Stash:
@@ -245,13 +259,15 @@ class InstanceDriver(Driver, abc.ABC):
     def _start(self, ctx: DriverContext, spec: InstanceSpec, prior: Recorded | None) -> Applied:
         address = ctx.address or (prior.address if prior else Address("Instance", "unnamed"))
         podman = podman_for(ctx)
-        names = names_for(ctx, address, spec)
+        names = names_for(ctx, address, spec, prior)
         image = spec.image or ensure_data_image(ctx)
-        # The container being replaced, or one left by an apply that was cut short.
-        _remove_container(podman, names.container)
+        # The container being replaced, or one of ours left by an apply that was cut short.
+        if prior is not None and _container(prior):
+            _remove_container(podman, _container(prior))
+        _remove_own(ctx, podman, names.container)
         if spec.port is not None and not _port_frees(spec.port, PORT_RELEASE_WAIT):
             raise port_taken(spec.port)
-        mountpoint, made = self._volume(ctx, podman, address, names)
+        mountpoint, made = self._volume(ctx, podman, address, names, prior)
         try:
             inst = self._run(ctx, podman, spec, names, image, Stash(mountpoint, self.engine),
                              prior, address)
@@ -266,16 +282,20 @@ class InstanceDriver(Driver, abc.ABC):
             raise
         return Applied(id=inst.container, outputs=self.outputs(spec, inst))
 
-    def _volume(self, ctx: DriverContext, podman: Podman, address: Address, names: Names
-                ) -> tuple[Path, bool]:
+    def _volume(self, ctx: DriverContext, podman: Podman, address: Address, names: Names,
+                prior: Recorded | None) -> tuple[Path, bool]:
         try:
             info = podman.volume_inspect(names.volume)
+            if names.default_volume and not _recorded_volume(prior, names.volume):
+                claim(scope_of(ctx), "volume", names.volume, info.labels)
         except NotFoundError:
             if not names.default_volume:
                 raise PermanentError(f"spec.volume: volume {names.volume} does not exist",
                                      hint="create it with a Volume resource and reference "
                                           "it: ${{ Volume.<name>.name }}") from None
             info = podman.volume_create(names.volume, labels=labels_for(ctx, address))
+            mention_legacy_volume(ctx, podman, f"{scope_of(ctx).legacy_name(address.name)}-data",
+                                  f"set spec.volume: <that name> on {address}")
             return Path(info.mountpoint), True
         ctx.log(f"using volume {names.volume} and the data it holds")
         return Path(info.mountpoint), False
@@ -396,6 +416,21 @@ def _container(recorded: Recorded) -> str:
 def _changed(old: InstanceSpec, new: InstanceSpec) -> set[str]:
     before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
     return {k for k in after if before.get(k) != after[k]}
+
+
+def _recorded_volume(prior: Recorded | None, volume: str) -> bool:
+    return prior is not None and str(prior.outputs.get("volume") or "") == volume
+
+
+def _remove_own(ctx: DriverContext, podman: Podman, name: str) -> None:
+    """Remove ``name`` if it exists and carries this project's owner; refuse if it is
+    someone else's."""
+    try:
+        info = podman.container_inspect(name)
+    except NotFoundError:
+        return
+    claim(scope_of(ctx), "container", name, info.labels)
+    _remove_container(podman, name)
 
 
 def _remove_container(podman: Podman, name: str, grace: int = 10) -> None:

@@ -40,7 +40,7 @@ class InstanceSpec(SpecModel):
         "picked once and kept).")
     volume: str | None = Field(
         None, description="A podman volume for the data, e.g. ${{ Volume.pgdata.name }} "
-        "(default: sw-<project>-<env>-<name>-data, made and kept by this resource).")
+        "(default: sw-<project>-<key>-<env>-<name>-data, made and kept by this resource).")
     deleteData: bool = Field(
         False, description="On destroy, also delete the default volume and its data.")
     network: str | None = Field(

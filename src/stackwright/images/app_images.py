@@ -13,7 +13,7 @@ from stackwright.core.model import Address
 from stackwright.core.spec.refs import has_expression
 from stackwright.errors import PermanentError, SpecError
 from stackwright.images.tagging import TaggedImageDriver
-from stackwright.local import labels_for, podman_for
+from stackwright.local import labels_for, podman_for, scope_of
 from stackwright.tools.images import BuiltImage, app_image, content_hash
 
 
@@ -37,7 +37,7 @@ class ImageKind(Kind):
       buildArgs: {BASE: "${{ BaseImage.python.image }}"}
     ```
 
-    The image is ``localhost/<project>/<name>:<env>-<hash>``, the hash covering every file
+    The image is ``localhost/<project>/<name>:<env>-<key>-<hash>``, the hash covering every file
     in the context (``.containerignore`` respected), the Containerfile and the build
     arguments (one naming a local image counts by that image's ID): an unchanged image is
     never rebuilt, and editing a file in the context plans an update (the plan shows
@@ -88,7 +88,7 @@ class PodmanImageDriver(TaggedImageDriver):
         labels = labels_for(ctx, ctx.address or self.default_address)
         return app_image(podman_for(ctx), repo, context, containerfile=containerfile,
                          build_args=spec.buildArgs, labels=labels, on_line=ctx.log,
-                         env=ctx.environment)
+                         env=scope_of(ctx).tag_env)
 
 
 IMAGE_KIND = ImageKind()

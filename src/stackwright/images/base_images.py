@@ -12,7 +12,7 @@ from stackwright.core.kinds import DriverContext, Kind, SpecModel
 from stackwright.core.model import Address
 from stackwright.errors import PermanentError
 from stackwright.images.tagging import TaggedImageDriver
-from stackwright.local import labels_for, podman_for
+from stackwright.local import labels_for, podman_for, scope_of
 from stackwright.tools.images import (
     BuiltImage,
     DebootstrapRecipe,
@@ -62,7 +62,7 @@ class BaseImageKind(Kind):
         cmd: [python3]
     ```
 
-    The image is ``localhost/stackwright/<project>-<name>:<env>-<hash>``, the hash covering
+    The image is ``localhost/stackwright/<project>-<name>:<env>-<key>-<hash>``, the hash covering
     its recipe (and the builder's version), so an unchanged recipe is never built again (an
     environment whose recipe matches another's tags that image), and a changed one builds a
     new tag and untags the old one. Builds carry the project, environment and resource
@@ -98,12 +98,12 @@ class PodmanBaseImageDriver(TaggedImageDriver):
                 raise PermanentError(f"no busybox binary at {binary}",
                                      hint="apt-get install busybox-static")
             return busybox_rootfs_image(podman, repo, busybox=binary, cache_dir=cache,
-                                        labels=labels, env=ctx.environment)
+                                        labels=labels, env=scope_of(ctx).tag_env)
         assert spec.debian is not None
         settings = DebootstrapSettings(
             mirror=str(conf.get("mirror", DebootstrapSettings.mirror)), cache_dir=cache)
         return debootstrap_image(podman, _recipe(spec.debian), repo, settings=settings,
-                                 on_line=ctx.log, labels=labels, env=ctx.environment)
+                                 on_line=ctx.log, labels=labels, env=scope_of(ctx).tag_env)
 
 
 def _recipe(debian: DebianRecipe) -> DebootstrapRecipe:

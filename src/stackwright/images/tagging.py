@@ -1,7 +1,8 @@
 """What the Image and BaseImage drivers share: one tag per environment, earlier builds untagged.
 
-A build is tagged ``<repo>:<env>-<hash of its inputs>``. An environment whose inputs match
-an image another environment built gets its own tag on that image (``podman tag``, nothing
+A build is tagged ``<repo>:<env>-<key>-<hash of its inputs>`` (the key tells two checkouts of
+one project apart: :mod:`stackwright.local.names`). An environment (or checkout) whose inputs
+match an image another one built gets its own tag on that image (``podman tag``, nothing
 rebuilt). An update untags the builds it replaces and destroy untags this environment's
 tags, never forcing: an image a container still runs from is kept (and the log says so)
 until a later update or destroy finds it unused.
@@ -16,7 +17,7 @@ from typing import Any
 from stackwright.core.kinds import Driver, DriverContext
 from stackwright.core.model import Address, Applied, Observed, Recorded
 from stackwright.errors import PermanentError
-from stackwright.local import podman_for
+from stackwright.local import podman_for, scope_of
 from stackwright.tools.images import BuiltImage, env_tags, untag
 
 
@@ -75,7 +76,7 @@ class TaggedImageDriver(Driver):
         Stackwright, may be another environment's too, so it is left alone.)"""
         podman = podman_for(ctx)
         repo = self.repo(ctx, ctx.address or recorded.address)
-        for ref in env_tags(podman, repo, ctx.environment):
+        for ref in env_tags(podman, repo, scope_of(ctx).tag_env):
             if ref == keep:
                 continue
             refused = untag(podman, ref)

@@ -1,4 +1,5 @@
-"""What every local-target driver shares: the configured podman, object names and labels.
+"""What every local-target driver shares: the configured podman, object names and labels
+(names unique per checkout and owners: :mod:`stackwright.local.names`).
 
 Settings (``settings:`` in stackwright.yaml) read here, with defaults that work on Debian 12
 as root and on a normal host:
@@ -14,12 +15,15 @@ settings:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from stackwright.core.kinds import DriverContext
 from stackwright.core.model import Address
-from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
+from stackwright.local.names import Scope, claim, scope_of
+from stackwright.tools.podman import Podman, PodmanSettings
+
+__all__ = ["Scope", "claim", "labels_for", "mention_legacy_volume", "object_name", "podman_for",
+           "scope_of"]
 
 
 def podman_for(ctx: DriverContext) -> Podman:
@@ -37,10 +41,19 @@ def podman_for(ctx: DriverContext) -> Podman:
 
 
 def object_name(ctx: DriverContext, address: Address) -> str:
-    """``sw-<project>-<env>-<name>``: unique per project, environment and resource."""
-    raw = f"sw-{ctx.project}-{ctx.environment}-{address.name}"
-    return re.sub(r"[^a-zA-Z0-9_.-]", "-", raw)
+    """``sw-<project>-<key>-<env>-<name>``: unique per checkout (the key of its state
+    location, see :mod:`stackwright.local.names`), environment and resource."""
+    return scope_of(ctx).name(address.name)
 
 
 def labels_for(ctx: DriverContext, address: Address) -> dict[str, str]:
-    return StackwrightLabels(ctx.project, ctx.environment, str(address)).as_dict()
+    """The project, environment and resource, and the owner (key and project directory)."""
+    return scope_of(ctx).labels(str(address))
+
+
+def mention_legacy_volume(ctx: DriverContext, podman: Podman, legacy: str, how: str) -> None:
+    """Say so when a volume an older Stackwright named for this resource (``legacy``) is
+    retained: no state records it, so it may be another checkout's and was not adopted."""
+    if podman.volume_exists(legacy):
+        ctx.log(f"a volume {legacy} named by an older Stackwright exists and was not adopted "
+                f"(it may be another checkout's); to use its data: {how}")

@@ -11,8 +11,8 @@ from pydantic import Field, field_validator
 from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
 from stackwright.core.model import Address, Applied, Declared, Imported, Observed, Recorded
 from stackwright.errors import SpecError
-from stackwright.local import labels_for, object_name, podman_for
-from stackwright.tools._proc import NotFoundError
+from stackwright.local import claim, labels_for, object_name, podman_for, scope_of
+from stackwright.tools._proc import NotFoundError, ToolError
 from stackwright.tools.podman_facts import NetworkInfo
 
 
@@ -70,7 +70,8 @@ class NetworkKind(Kind):
 
 
 class PodmanNetworkDriver(Driver):
-    """Networks named ``sw-<project>-<env>-<name>``, labelled with their resource."""
+    """Networks named ``sw-<project>-<key>-<env>-<name>`` (:mod:`stackwright.local.names`),
+    labelled with their resource and owner; a recorded name (an older one too) is kept."""
 
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
         name = str(recorded.outputs.get("name") or recorded.id or "")
@@ -87,8 +88,15 @@ class PodmanNetworkDriver(Driver):
         address = ctx.address or Address("Network", "unnamed")
         name = object_name(ctx, address)
         podman = podman_for(ctx)
-        info = podman.network_create(name, subnet=spec.subnet, internal=spec.internal,
-                                     labels=labels_for(ctx, address))
+        try:
+            info = podman.network_create(name, subnet=spec.subnet, internal=spec.internal,
+                                         labels=labels_for(ctx, address))
+        except ToolError:
+            if not podman.network_exists(name):
+                raise
+            info = podman.network_inspect(name)  # ours from a lost record, or refused
+            claim(scope_of(ctx), "network", name, info.labels)
+            ctx.log(f"adopting the existing network {name} (it carries this project's owner)")
         return Applied(id=info.name, outputs=_observed(info).outputs)
 
     def update(self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]

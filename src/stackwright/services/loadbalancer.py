@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from stackwright.core.kinds import Driver, DriverContext, Kind
 from stackwright.core.model import Applied, Observed, Recorded
 from stackwright.errors import PermanentError
+from stackwright.local.holders import port_holder
 from stackwright.ports import MAX_SOCKET_PATH, socket_dir
 from stackwright.services.identity import Identity, identity
 from stackwright.services.routes import BackendEntry, LbEntry, RouteTable, ServiceEntry, run_dir
@@ -142,7 +143,7 @@ class LocalLoadBalancerDriver(Driver):
         self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]
     ) -> Applied:
         before = LoadBalancerSpec.model_validate(dict(recorded.inputs))
-        return self._apply(ctx, identity(ctx, recorded.address.name), inputs, before)
+        return self._apply(ctx, identity(ctx, recorded.address.name, recorded.id), inputs, before)
 
     def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
         directory = state_dir(ctx, recorded.address.name)
@@ -217,9 +218,18 @@ def _check_ports_free(spec: LoadBalancerSpec, held: set[int]) -> None:
             try:
                 sock.bind((spec.address, port))
             except OSError as exc:
-                raise PermanentError(
-                    f"port {port} ({name}) on {spec.address} is already in use: {exc.strerror}",
-                    hint=f"choose another {name}, or stop what listens on {port}") from exc
+                raise port_taken(port, name, spec.address, exc) from exc
+
+
+def port_taken(port: int, name: str, address: str, exc: OSError) -> PermanentError:
+    """The error for a taken port, naming who holds it (another checkout's HAProxy, say)."""
+    holder = port_holder(port)
+    by = f" by {holder.describe()}" if holder else ""
+    stop = (f"stop it there (stackwright -C {holder.project_dir} --env {holder.env} down)"
+            if holder and holder.project_dir else f"stop what listens on {port}")
+    return PermanentError(
+        f"port {port} ({name}) on {address} is already in use{by}: {exc.strerror}",
+        hint=f"choose another {name} (when a variable sets it: --var NAME=PORT), or {stop}")
 
 
 LOADBALANCER_KIND = LoadBalancerKind()

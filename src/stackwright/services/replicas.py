@@ -17,7 +17,6 @@ from stackwright.tools.podman import (
     NetworkAttachment,
     Podman,
     PortMapping,
-    StackwrightLabels,
     VolumeMount,
 )
 
@@ -49,8 +48,8 @@ def replica_name(ident: Identity, revision: str, index: int) -> str:
 
 
 def labels(ident: Identity, revision: str, index: int) -> dict[str, str]:
-    base = StackwrightLabels(ident.project, ident.env, f"Service/{ident.name}").as_dict()
-    return {**base, LABEL_SERVICE: ident.id, LABEL_REVISION: revision, LABEL_INDEX: str(index)}
+    return {**ident.labels(), LABEL_SERVICE: ident.id, LABEL_REVISION: revision,
+            LABEL_INDEX: str(index)}
 
 
 def container_spec(
@@ -94,7 +93,8 @@ def start_replica(
 
 def list_replicas(podman: Podman, ident: Identity) -> list[Replica]:
     """Every container of the service, any revision, running or not, by index."""
-    names = [c.name for c in podman.container_list({LABEL_SERVICE: ident.id})]
+    names = [c.name for c in podman.container_list({LABEL_SERVICE: ident.id})
+             if ident.owns(c.labels)]
     if not names:
         return []
     done = podman.probe(["container", "inspect", *names])

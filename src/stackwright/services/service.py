@@ -78,10 +78,10 @@ def podman_for(ctx: DriverContext) -> Podman:
 
 
 class LocalServiceDriver(Driver):
-    """Podman containers named ``sw-<project>-<env>-<service>-<revision>-<n>``."""
+    """Podman containers named ``sw-<project>-<key>-<env>-<service>-<revision>-<n>``."""
 
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
-        ident = identity(ctx, recorded.address.name)
+        ident = identity(ctx, recorded.address.name, recorded.id)
         podman = podman_for(ctx)
         seen = list_replicas(podman, ident)
         if not seen:
@@ -101,11 +101,11 @@ class LocalServiceDriver(Driver):
     def update(
         self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]
     ) -> Applied:
-        ident = identity(ctx, recorded.address.name)
+        ident = identity(ctx, recorded.address.name, recorded.id)
         return self._converge(ctx, ident, inputs, list(recorded.outputs.get("revisions") or []))
 
     def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
-        ident = identity(ctx, recorded.address.name)
+        ident = identity(ctx, recorded.address.name, recorded.id)
         podman = podman_for(ctx)
         remove_all(podman, _table(ctx), ident.id, list_replicas(podman, ident), ctx.log)
         forget(ctx, ident)
@@ -113,10 +113,10 @@ class LocalServiceDriver(Driver):
     def suspend(self, ctx: DriverContext, recorded: Recorded) -> bool:
         """``podman stop`` every running replica, keeping the containers; the next apply
         (or the daemon's repair) replaces them, as it does any replica that is not running."""
-        ident = identity(ctx, recorded.address.name)
+        ident = identity(ctx, recorded.address.name, recorded.id)
         podman = podman_for(ctx)
         names = [c.name for c in podman.container_list({LABEL_SERVICE: ident.id},
-                                                       stopped=False)]
+                                                       stopped=False) if ident.owns(c.labels)]
         if names:
             ctx.log("stopping " + ", ".join(names))
             podman.call(["stop", "--time", str(STOP_SECONDS), *names],

@@ -9,7 +9,14 @@ from pydantic import Field
 
 from stackwright.core.kinds import Driver, DriverContext, Kind, SpecModel
 from stackwright.core.model import Address, Applied, Imported, Observed, Recorded
-from stackwright.local import labels_for, object_name, podman_for
+from stackwright.local import (
+    claim,
+    labels_for,
+    mention_legacy_volume,
+    object_name,
+    podman_for,
+    scope_of,
+)
 from stackwright.tools._proc import NotFoundError
 
 
@@ -44,7 +51,9 @@ class VolumeKind(Kind):
 
 
 class PodmanVolumeDriver(Driver):
-    """Volumes named ``sw-<project>-<env>-<name>``, labelled with their resource."""
+    """Volumes named ``sw-<project>-<key>-<env>-<name>`` (:mod:`stackwright.local.names`),
+    labelled with their resource and owner; a recorded name (an older one too) is kept, and
+    only a volume carrying this project's owner is adopted."""
 
     def read(self, ctx: DriverContext, recorded: Recorded) -> Observed | None:
         if not _name(recorded):  # a create that failed or was cut short: nothing was made
@@ -61,9 +70,13 @@ class PodmanVolumeDriver(Driver):
         podman = podman_for(ctx)
         try:  # a retained volume of an earlier life is adopted, data and all
             info = podman.volume_inspect(name)
+            claim(scope_of(ctx), "volume", name, info.labels)
             ctx.log(f"adopting the existing volume {name} and its data")
         except NotFoundError:
             info = podman.volume_create(name, labels=labels_for(ctx, address))
+            mention_legacy_volume(ctx, podman, scope_of(ctx).legacy_name(address.name),
+                                  f"stackwright state rm {address}, then stackwright import "
+                                  f"{address} <that name>")
         return Applied(id=info.name, outputs={"name": info.name, "mountpoint": info.mountpoint})
 
     def update(self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]

@@ -178,6 +178,11 @@ def _filter_args(labels: Mapping[str, str]) -> list[str]:
     return [a for k, v in sorted(labels.items()) for a in ("--filter", f"label={k}={v}")]
 
 
+def _carries(have: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """Every label of ``wanted``: podman 4.3 ORs several label filters of ``volume ls``."""
+    return all(have.get(k) == v for k, v in wanted.items())
+
+
 class Podman:
     """The podman CLI, with a project-owned containers.conf when a state dir is given."""
 
@@ -313,7 +318,8 @@ class Podman:
 
     def network_list(self, labels: Mapping[str, str] | None = None) -> list[facts.NetworkInfo]:
         args = ["network", "ls", "--format", "json", *_filter_args(labels or {})]
-        return facts.parse_network_inspect(self.call(args, "network ls").stdout)
+        found = facts.parse_network_inspect(self.call(args, "network ls").stdout)
+        return [n for n in found if _carries(n.labels, labels or {})]
 
     # Volumes
 
@@ -328,13 +334,17 @@ class Podman:
         out = self.call(["volume", "inspect", name], f"volume inspect {name}").stdout
         return facts.parse_volume_inspect(out)[0]
 
+    def volume_exists(self, name: str) -> bool:
+        return self.probe(["volume", "exists", name]).returncode == 0
+
     def volume_remove(self, name: str, *, force: bool = False) -> None:
         self.call(["volume", "rm", *(["--force"] if force else []), name],
                   f"volume rm {name}")
 
     def volume_list(self, labels: Mapping[str, str] | None = None) -> list[facts.VolumeInfo]:
         args = ["volume", "ls", "--format", "json", *_filter_args(labels or {})]
-        return facts.parse_volume_inspect(self.call(args, "volume ls").stdout)
+        found = facts.parse_volume_inspect(self.call(args, "volume ls").stdout)
+        return [v for v in found if _carries(v.labels, labels or {})]
 
     # Containers
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.fixtures.podman_cleanup import object_name, project_scope, remove_project_objects
 
 from stackwright.builtin.commands import COMMAND_KIND
 from stackwright.builtin.files import FILE_KIND
@@ -101,10 +102,10 @@ class LocalProject:
             engine.close()
 
     def network(self) -> str:
-        return f"sw-{self.name}-{self.engine().environment}-backend"
+        return object_name(self.name, self.root, self.engine().environment, "backend")
 
     def volume(self) -> str:
-        return f"sw-{self.name}-{self.engine().environment}-data"
+        return object_name(self.name, self.root, self.engine().environment, "data")
 
     def spec(self, *, policy: str = "Retain", images_only: bool = False) -> None:
         text = textwrap.dedent(f"""
@@ -135,13 +136,8 @@ class LocalProject:
         self.write("main.yaml", text)
 
 
-def _cleanup(name: str) -> None:
-    label = f"label=dev.stackwright.project={name}"
-    for what in ("network", "volume"):
-        listed = json.loads(podman(what, "ls", "--format", "json", "--filter", label).stdout
-                            or "[]")
-        for item in listed:
-            podman(what, "rm", "--force", item.get("name") or item.get("Name"))
+def _cleanup(name: str, root: Path) -> None:
+    remove_project_objects(name, root)  # only this directory's, never a look-alike's
     # By tag, never by image ID: busybox base images of every project share one ID (the
     # import of the cached rootfs is deterministic), so removing by ID would untag theirs.
     ours = (f"localhost/{name}/", f"localhost/stackwright/{name}-")
@@ -171,7 +167,7 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalProj
     try:
         yield proj
     finally:
-        _cleanup(name)
+        _cleanup(name, root)
 
 
 def _actions(plan: Plan) -> dict[Address, Action]:
@@ -193,9 +189,12 @@ def test_lifecycle_apply_noop_drift_rebuild_destroy(local: LocalProject) -> None
                              "subnet": local.subnet, "gateway": out[str(NET)]["gateway"]}
     assert str(out[str(VOL)]["mountpoint"]).endswith(f"/{local.volume()}/_data")
     net = json.loads(podman("network", "inspect", local.network()).stdout)[0]
+    scope = project_scope(local.name, local.root, local.engine().environment)
     assert net["labels"] == {"dev.stackwright.project": local.name,
                              "dev.stackwright.env": local.engine().environment,
-                             "dev.stackwright.resource": "Network/backend"}
+                             "dev.stackwright.resource": "Network/backend",
+                             "dev.stackwright.owner": scope.key,
+                             "dev.stackwright.project-dir": str(local.root.resolve())}
     image = json.loads(podman("image", "inspect", ref).stdout)[0]
     assert image["Labels"]["dev.stackwright.resource"] == "Image/app"
     assert any(line.startswith(f"Image/app: built {ref}") for line in local.log)

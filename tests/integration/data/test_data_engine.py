@@ -24,11 +24,11 @@ from typing import Any
 import psycopg
 import pytest
 from tests.fixtures.cli import Project
+from tests.fixtures.podman_cleanup import object_name, remove_project_objects
 
 from stackwright.core.engine import Engine
 from stackwright.core.kinds import DriverContext
 from stackwright.data.image import ensure_data_image
-from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
 
 pytestmark = [
     pytest.mark.slow,
@@ -57,7 +57,7 @@ def data_project(project: Project) -> Iterator[Project]:
     """)
     project.name = name  # type: ignore[attr-defined]
     yield project
-    Podman(PodmanSettings()).remove_labelled(StackwrightLabels(project=name).as_dict())
+    remove_project_objects(name, project.root)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_database_and_cache_keep_data_and_password(
     db, cache = out["Database/db"], out["Cache/cache"]
     assert (db["user"], db["database"], db["host"]) == ("app", "shop", "127.0.0.1")
     secretly(len(db["password"]) == 32, "a 32-character password")
-    assert db["container"] == f"sw-{name}-default-db"
+    assert db["container"] == object_name(name, p.root, "default", "db")
     assert db["internalHost"] == "db" and db["internalPort"] == 5432
 
     query(db["url"], "CREATE TABLE orders (id int PRIMARY KEY, item text)")
@@ -194,7 +194,7 @@ def test_database_and_cache_keep_data_and_password(
 def _check_reachable_on_network(p: Project, name: str, db: dict[str, Any]) -> None:
     """Another container on the network reaches the servers by their resource names."""
     image = podman("container", "inspect", db["container"], "--format", "{{.ImageName}}")
-    net = f"sw-{name}-default-backend"
+    net = object_name(name, p.root, "default", "backend")
     probe = podman("run", "--rm", "--ulimit", "nofile=16384:16384", "--ulimit",
                    "nproc=16384:16384", "--network", net, "--label",
                    f"dev.stackwright.project={name}", image.stdout.strip(), "sh", "-c",

@@ -26,11 +26,11 @@ import hvac
 import psycopg
 import pytest
 from tests.fixtures.cli import Project
+from tests.fixtures.podman_cleanup import remove_project_objects
 
 from stackwright.core.engine import Engine
 from stackwright.secrets.api import serve
 from stackwright.secrets.store import SecretsSettings, SecretsStore
-from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
 
 pytestmark = [
     pytest.mark.slow,
@@ -118,7 +118,7 @@ def data_project(project: Project) -> Iterator[Project]:
     """)
     project.name = name  # type: ignore[attr-defined]
     yield project
-    Podman(PodmanSettings()).remove_labelled(StackwrightLabels(project=name).as_dict())
+    remove_project_objects(name, project.root)
 
 
 def podman(*args: str) -> subprocess.CompletedProcess[str]:

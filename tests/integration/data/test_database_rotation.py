@@ -35,10 +35,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from tests.fixtures.podman_cleanup import object_name, remove_project_objects
 
 from stackwright.core.engine import Engine
 from stackwright.tools.images import busybox_rootfs_image
-from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
+from stackwright.tools.podman import Podman, PodmanSettings
 
 pytestmark = [
     pytest.mark.slow,
@@ -144,7 +145,8 @@ class Env:
     def replicas(self) -> list[str]:
         done = podman("ps", "--format", "{{.Names}}", "--filter",
                       f"label=dev.stackwright.project={self.name}")
-        return sorted(n for n in done.stdout.split() if n.startswith(f"sw-{self.name}-dev-web"))
+        web = object_name(self.name, self.root, "dev", "web")
+        return sorted(n for n in done.stdout.split() if n.startswith(web))
 
     def service_urls(self) -> set[str]:
         """The URL each running replica holds in its file."""
@@ -204,8 +206,7 @@ def env() -> Iterator[Env]:
     finally:
         e.stop_daemon()
         e.cli("destroy", "--yes", "--lock-timeout", "60")
-        podman_.remove_labelled(StackwrightLabels(project=e.name).as_dict())
-        podman("volume", "rm", "--force", f"sw-{e.name}-dev-db-data")
+        remove_project_objects(e.name, e.root)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(e.env["STACKWRIGHT_KEY_DIR"], ignore_errors=True)
 
@@ -363,9 +364,10 @@ def _leaks(data: bytes, password: str) -> list[bytes]:
 
 def test_no_password_in_podman_inspect_logs_or_cli_output(env: Env) -> None:
     assert len(PASSWORDS) >= 4
-    containers = [f"sw-{env.name}-dev-db", *env.replicas()]
+    database = object_name(env.name, env.root, "dev", "db")
+    containers = [database, *env.replicas()]
     texts = [podman("container", "inspect", c).stdout for c in containers]
-    logs = podman("logs", f"sw-{env.name}-dev-db")
+    logs = podman("logs", database)
     texts += [logs.stdout + logs.stderr, *env.outputs]
     leaks = [(n, i, leak) for n, pw in enumerate(PASSWORDS) for i, text in enumerate(texts)
              for leak in _leaks(text.encode(), pw)]

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from tests.fixtures.cli import Project
+from tests.fixtures.podman_cleanup import object_name, remove_project_objects
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +27,7 @@ def named(project: Project) -> Project:
     project.write("stackwright.yaml", f"project: {name}\n")
     project.name = name  # type: ignore[attr-defined]
     yield project
-    for kind in ("network", "volume"):
-        listed = podman(kind, "ls", "--format", "json", "--filter",
-                        f"label=dev.stackwright.project={name}")
-        for item in json.loads(listed.stdout or "[]"):
-            podman(kind, "rm", "--force", item.get("name") or item.get("Name"))
+    remove_project_objects(name, project.root)  # only this directory's objects
 
 
 def _spec(subnet: str, policy: str = "Retain") -> str:
@@ -54,11 +51,11 @@ def test_network_and_volume_lifecycle(named: Project) -> None:
     named.write("main.yaml", _spec(subnet))
     applied = named.run("apply", "--yes")
     assert applied.code == 0, applied.out + applied.err
-    network = f"sw-{name}-default-backend"
+    network = object_name(name, named.root, "default", "backend")
     inspect = json.loads(podman("network", "inspect", network).stdout)[0]
     assert inspect["subnets"][0]["subnet"] == subnet
     assert inspect["labels"]["dev.stackwright.resource"] == "Network/backend"
-    volume = f"sw-{name}-default-data"
+    volume = object_name(name, named.root, "default", "data")
     assert podman("volume", "exists", volume).returncode == 0
     assert named.run("plan", "--detailed-exitcode").code == 0
 

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.fixtures.podman_cleanup import object_name
 from tests.integration.services.helpers import free_port, get
 
 from stackwright.core.engine import ApplyOutcome, Engine
@@ -148,11 +149,11 @@ def test_deploy_two_replicas_behind_haproxy(project_root: Path, images: dict[str
     out = outputs(project_root)
     web = out[str(WEB)]
     project = project_name(project_root)
-    assert web["id"] == f"sw-{project}-dev-web"
+    assert web["id"] == object_name(project, project_root, "dev", "web")
     assert web["replicas"] == 2 and len(web["endpoints"]) == 2  # type: ignore[arg-type]
     names = containers(project)
     assert [n.rsplit("-", 1)[-1] for n in names] == ["1", "2"]
-    assert all(n.startswith(f"sw-{project}-dev-web-{web['revision']}-") for n in names)
+    assert all(n.startswith(f"{web['id']}-{web['revision']}-") for n in names)
     for endpoint in web["endpoints"]:  # type: ignore[attr-defined]
         assert get(f"http://{endpoint}/") == "v1"
     assert {get(URL) for _ in range(6)} == {"v1"}

@@ -3,6 +3,7 @@ the subnet overlap check, spec validation and the build-source digest."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from stackwright.errors import Location, SpecError
 from stackwright.images.app_images import IMAGE_KIND
 from stackwright.images.base_images import BaseImageSpec
 from stackwright.local import labels_for, object_name
+from stackwright.local.names import owner_key
 from stackwright.network.networks import NETWORK_KIND, NetworkSpec
 from stackwright.storage.volumes import VOLUME_KIND, VolumeSpec
 
@@ -30,20 +32,23 @@ def _net(name: str, subnet: str, line: int) -> Declared:
 # names and labels
 
 
-def test_object_name_is_project_env_name() -> None:
-    assert object_name(_ctx(), Address("Network", "backend")) == "sw-shop-prod-backend"
+def test_object_name_is_project_key_env_name() -> None:
+    key = owner_key("sqlite:////nonexistent/.stackwright/state.db")
+    assert object_name(_ctx(), Address("Network", "backend")) == f"sw-shop-{key}-prod-backend"
 
 
 def test_object_name_replaces_characters_podman_refuses() -> None:
     name = object_name(_ctx(project="my shop", env="pr/1"), Address("Volume", "data"))
-    assert name == "sw-my-shop-pr-1-data"
+    assert re.fullmatch(r"sw-my-shop-[0-9a-f]{6}-pr-1-data", name)
 
 
-def test_labels_name_project_env_and_resource() -> None:
+def test_labels_name_project_env_resource_and_owner() -> None:
     assert labels_for(_ctx(), Address("Volume", "pgdata")) == {
         "dev.stackwright.project": "shop",
         "dev.stackwright.env": "prod",
         "dev.stackwright.resource": "Volume/pgdata",
+        "dev.stackwright.owner": owner_key("sqlite:////nonexistent/.stackwright/state.db"),
+        "dev.stackwright.project-dir": "/nonexistent",
     }
 
 

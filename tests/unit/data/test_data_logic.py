@@ -29,6 +29,7 @@ from stackwright.data.instance import (
     port_is_free,
 )
 from stackwright.errors import Location
+from stackwright.local import scope_of
 from stackwright.tools.podman import run_args
 
 PASSWORD = "Zx9-secret_password-0123456789ab"
@@ -135,9 +136,10 @@ def test_database_container_line_holds_no_password() -> None:
         _ctx(), spec, names, "localhost/stackwright/data:abc", 15432, PASSWORD,
         Address("Database", "db"))
     args = run_args(container)
-    assert names.container == "sw-shop-dev-db" and names.volume == "sw-shop-dev-db-data"
+    prefix = scope_of(_ctx()).prefix
+    assert names.container == f"{prefix}-db" and names.volume == f"{prefix}-db-data"
     for pair in (["--publish", "127.0.0.1:15432:5432/tcp"],
-                 ["--volume", "sw-shop-dev-db-data:/data"],
+                 ["--volume", f"{prefix}-db-data:/data"],
                  ["--network", "sw-shop-dev-backend:alias=db"],
                  ["--restart", "unless-stopped"], ["--stop-signal", "SIGINT"],
                  ["--cpus", "0.5"], ["--memory", "256m"], ["--entrypoint", "/bin/sh"],
