@@ -19,8 +19,8 @@ from typing import Any
 
 from stackwright.core.kinds import DriverContext
 from stackwright.core.model import Address
-from stackwright.local.names import Scope, claim, scope_of
-from stackwright.tools.podman import Podman, PodmanSettings
+from stackwright.local.names import LABEL_OWNER, Scope, claim, scope_of
+from stackwright.tools.podman import LABEL_ENV, LABEL_PROJECT, Podman, PodmanSettings
 
 __all__ = ["Scope", "claim", "labels_for", "mention_legacy_volume", "object_name", "podman_for",
            "scope_of"]
@@ -57,3 +57,10 @@ def mention_legacy_volume(ctx: DriverContext, podman: Podman, legacy: str, how: 
     if podman.volume_exists(legacy):
         ctx.log(f"a volume {legacy} named by an older Stackwright exists and was not adopted "
                 f"(it may be another checkout's); to use its data: {how}")
+
+
+def checkout_selector(ctx: DriverContext) -> dict[str, str]:
+    """Labels that select the objects of this checkout's project environment only (project,
+    environment and owner key), for a domain that lists what runs."""
+    scope = scope_of(ctx)
+    return {LABEL_PROJECT: scope.project, LABEL_ENV: scope.env, LABEL_OWNER: scope.key}

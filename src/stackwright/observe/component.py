@@ -236,11 +236,11 @@ class PrometheusComponent(ManagedServer):
         return h.hexdigest()
 
     def discover(self) -> None:
-        from stackwright.local import podman_for
+        from stackwright.local import checkout_selector, podman_for
 
         engine = self.ctx.engine
-        podman = podman_for(engine.driver_context())
-        replicas = observe_replicas(podman, engine.name, engine.environment, self.probe)
+        dctx = engine.driver_context()
+        replicas = observe_replicas(podman_for(dctx), checkout_selector(dctx), self.probe)
         write_targets(self.paths.targets / "services.json",
                       service_targets(engine.environment, replicas))
         write_targets(self.paths.targets / "haproxy.json",

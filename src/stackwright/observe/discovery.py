@@ -17,7 +17,7 @@ from typing import Any
 
 from stackwright.services.replicas import LABEL_INDEX, LABEL_REVISION, LABEL_SERVICE
 from stackwright.tools import podman_facts as facts
-from stackwright.tools.podman import LABEL_ENV, LABEL_PROJECT, LABEL_RESOURCE, Podman
+from stackwright.tools.podman import LABEL_RESOURCE, Podman
 from stackwright.tools.prometheus import http_get
 
 TargetGroup = dict[str, Any]  # {"targets": [...], "labels": {...}}
@@ -93,11 +93,12 @@ def _looks_like_metrics(body: bytes) -> bool:
     return bool(lines) and all(ln.startswith("#") or " " in ln for ln in lines[:20])
 
 
-def observe_replicas(podman: Podman, project: str, environment: str,
+def observe_replicas(podman: Podman, selector: Mapping[str, str],
                      probe: MetricsProbe) -> list[ReplicaTarget]:
-    """The running replicas of the project's services whose ports serve metrics."""
-    summaries = podman.container_list({LABEL_PROJECT: project, LABEL_ENV: environment},
-                                      stopped=False)
+    """The running replicas of the project's services whose ports serve metrics;
+    ``selector``: the labels of this checkout's project environment (``local.checkout_selector``),
+    so that another checkout's replicas are never scraped as ours."""
+    summaries = podman.container_list(selector, stopped=False)
     names = [s.name for s in summaries if LABEL_SERVICE in s.labels]
     if not names:
         probe.forget_except(set())

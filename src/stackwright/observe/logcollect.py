@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from stackwright.observe.discovery import service_name
 from stackwright.observe.logstore import LogLine, LogStore, parse_message
 from stackwright.services.replicas import LABEL_INDEX, LABEL_REVISION, LABEL_SERVICE
-from stackwright.tools.podman import LABEL_ENV, LABEL_PROJECT, Podman
+from stackwright.tools.podman import Podman
 
 if TYPE_CHECKING:
     from stackwright.server.app import PlatformContext
@@ -167,12 +167,13 @@ def deployed_services(resources: Mapping[Any, Any]) -> dict[str, Deployed]:
     return out
 
 
-def discover_sources(podman: Podman, project: str, environment: str,
+def discover_sources(podman: Podman, selector: Mapping[str, str],
                      services: Mapping[str, Deployed], tmpfs: Path) -> list[Source]:
     """The project environment's containers (running or stopped) and their log files. A
     service replica whose revision no ready record names yet waits (its lines stay in its
-    file): which of its environment variables hold secrets is not known before."""
-    summaries = podman.container_list({LABEL_PROJECT: project, LABEL_ENV: environment})
+    file): which of its environment variables hold secrets is not known before.
+    ``selector``: the labels of this checkout's project environment."""
+    summaries = podman.container_list(selector)
     if not summaries:
         return []
     done = podman.probe(["container", "inspect", *[s.name for s in summaries]])
@@ -265,14 +266,14 @@ class LogCollector:
     def tick(self, *, prune: bool) -> None:
         import time
 
-        from stackwright.local import podman_for
+        from stackwright.local import checkout_selector, podman_for
         from stackwright.services.secretrefs import tmpfs_root
 
         engine = self.ctx.engine
         dctx = engine.driver_context()
         services = deployed_services(engine.snapshot().resources)
-        sources = discover_sources(podman_for(dctx), engine.name, engine.environment,
-                                   services, tmpfs_root(dctx))
+        sources = discover_sources(podman_for(dctx), checkout_selector(dctx), services,
+                                   tmpfs_root(dctx))
         self.collected += collect_once(self.store, sources, engine.environment)
         if prune:
             self.store.prune(older_than=time.time() - self.retention_s,
