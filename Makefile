@@ -69,6 +69,12 @@ bench: setup
 	$(PY) benchmarks/engine_vs_terraform.py
 	$(PY) benchmarks/deploy.py
 	$(PY) benchmarks/secrets_api.py
+	$(PY) benchmarks/canary.py
+	$(PY) benchmarks/logs.py
+	$(PY) benchmarks/policy.py
+	$(PY) benchmarks/backup.py
+	$(PY) benchmarks/cli_start.py
+	$(PY) benchmarks/api.py
 
 lint: .make/venv
 	$(VENV)/bin/ruff check src tests benchmarks
