@@ -43,9 +43,13 @@ def run_line(run: Mapping[str, Any]) -> str:
 
 
 def run_detail(store: RunStore, run: Mapping[str, Any]) -> dict[str, Any]:
+    from stackwright.pipelines.dag import expand
+    from stackwright.pipelines.runner import definition_of
+
     steps = store.steps(run["id"])
+    order = {p.name: i for i, p in enumerate(expand(definition_of(run)))}
     jobs = []
-    for row in store.jobs(run["id"]):
+    for row in sorted(store.jobs(run["id"]), key=lambda r: order.get(r["name"], 1 << 30)):
         jobs.append({
             "name": row["name"], "job": row["source"], "status": row["status"],
             "needs": json.loads(row["needs"]), "matrix": json.loads(row["matrix"]),

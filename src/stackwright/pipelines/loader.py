@@ -23,7 +23,7 @@ from stackwright.pipelines.model import PipelineDef
 from stackwright.registry import did_you_mean
 
 PIPELINES_DIR = Path(".stackwright") / "pipelines"
-Locate = Callable[[FieldPath], Location]
+Locate = Callable[..., Location]  # (path, *, value=False) -> where it is written
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class LoadedPipeline:
 
 
 def load_file(path: Path, name: str | None = None) -> LoadedPipeline:
-    """One pipeline file; raises :class:`SpecErrors` with every problem found."""
+    """One pipeline file; raises :class:`SpecErrors` with every problem found. (YAML 1.1
+    reads a bare ``on:`` key as true; it is taken as ``on``, as Actions does.)"""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -48,7 +49,8 @@ def load_file(path: Path, name: str | None = None) -> LoadedPipeline:
         raise SpecErrors([SpecError("a pipeline file holds one mapping (jobs: ...)",
                                     location=Location(str(path), 1, 1))])
     doc = documents[0]
-    return LoadedPipeline(name or path.stem, check(doc.tree, _document_locator(doc)), str(path))
+    tree = {("on" if key is True else key): value for key, value in doc.tree.items()}
+    return LoadedPipeline(name or path.stem, check(tree, _document_locator(doc)), str(path))
 
 
 def load_repo(repo: Path) -> dict[str, LoadedPipeline]:
@@ -68,7 +70,7 @@ def load_repo(repo: Path) -> dict[str, LoadedPipeline]:
 
 
 def _document_locator(doc: YamlDocument) -> Locate:
-    return lambda path: doc.location(path)
+    return lambda path, value=False: doc.location(path, value=value)
 
 
 def check(tree: Mapping[str, Any], locate: Locate, prefix: FieldPath = ()) -> PipelineDef:
@@ -88,7 +90,7 @@ def _schema_errors(exc: ValidationError, tree: Mapping[str, Any], locate: Locate
     """core.spec's messages, re-rooted: it names fields under ``spec``."""
 
     def at(path: FieldPath, *, value: bool = False) -> Location:
-        return locate((*prefix, *path[1:]))
+        return locate((*prefix, *path[1:]), value=value)
 
     errors = schema_errors(exc, PipelineDef, dict(tree), at)
     for error in errors:

@@ -70,11 +70,10 @@ class PipelineService:
             from stackwright.secure.vault import client_for
 
             path, _, key = ref.partition("#")
-            mount, _, rest = path.partition("/")
             client = client_for(self.project_dir, self.engine.environment,
                                 self.engine.config.settings)
             try:
-                data = client.call("GET", f"{mount}/data/{rest}")["data"]["data"]
+                data = client.call("GET", f"secret/data/{path}")["data"]["data"]
             finally:
                 client.close()
             if key not in data:
