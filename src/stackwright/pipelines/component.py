@@ -70,7 +70,7 @@ class PipelineRunner:
         from stackwright.pipelines.triggers import current_definition, poll_push, poll_schedule
 
         now = time.monotonic()
-        for name in self.service.declared():
+        for name in self.service.declared(runnable=True):
             if now < self._next_poll.get(name, 0):
                 continue
             definition = current_definition(self.service, name)
@@ -96,6 +96,6 @@ def create(ctx: PlatformContext) -> PipelineRunner | None:
     from stackwright.pipelines.service import PipelineService
 
     service = PipelineService(ctx.engine)
-    if not service.declared():
+    if not service.declared(runnable=True):
         return None
     return PipelineRunner(service, ctx.log)

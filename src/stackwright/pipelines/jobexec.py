@@ -157,7 +157,7 @@ class JobExecution:
             if self.env.cancelled.is_set():
                 return "cancelled", "cancelled", exc.exit_code_
             return "failed", exc.message, exc.exit_code_
-        except StackwrightError as exc:
+        except (StackwrightError, ValueError) as exc:
             self.log(f"[stackwright] error: {exc}")
             return ("cancelled", "cancelled", None) if self.env.cancelled.is_set() \
                 else ("failed", str(exc), None)
@@ -243,6 +243,8 @@ class JobExecution:
             self.env.podman.probe(["rm", "--force", "--time", "0", self.container])
             self.container = ""
         shutil.rmtree(self.private, ignore_errors=True)
+        for rel in self.job.secretFiles:  # never left behind in the workspace
+            (self.workspace / rel).unlink(missing_ok=True)
 
     # -- steps -----------------------------------------------------------------------------
     def _steps(self) -> None:
@@ -257,7 +259,7 @@ class JobExecution:
             self.log(f"[stackwright] step {idx + 1}: {title}")
             try:
                 code = self._step(step)
-            except StackwrightError as exc:
+            except (StackwrightError, ValueError) as exc:  # ValueError: an expression
                 self.log(f"[stackwright] {exc}")
                 code = 1
             status = "success" if code == 0 else "failed"
@@ -271,12 +273,20 @@ class JobExecution:
 
     def _step(self, step: Step) -> int:
         if step.uses is not None:
-            inputs = {k: self.ctx.render(v) if isinstance(v, str) else v
-                      for k, v in step.with_.items()}
-            return builtin_steps.run(step.uses, inputs, self)
+            return builtin_steps.run(step.uses, self._render(step.with_), self)
         script = self.ctx.render(step.run or "")
         env = {**self.base_env, **{k: self.ctx.render(v) for k, v in step.env.items()}}
         return self.shell(script, env)
+
+    def _render(self, value: Any) -> Any:
+        """Templates rendered in every string of a ``with`` tree."""
+        if isinstance(value, str):
+            return self.ctx.render(value)
+        if isinstance(value, dict):
+            return {k: self._render(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._render(v) for v in value]
+        return value
 
     def shell(self, script: str, env: Mapping[str, str]) -> int:
         """Run a script with ``sh -e``, in the job's container or on the host."""

@@ -24,6 +24,17 @@ class PipelineSpec(SpecModel):
     branch: str = Field("main", description="Branch whose pipeline file is read at apply.")
     hook: bool = Field(False, description="Install a post-receive hook (a local bare repo).")
     concurrency: int = Field(2, ge=1, le=32, description="Jobs of one run at once.")
+    runIn: str | None = Field(None, description="The environment whose runner runs it "  # noqa: N815
+                              "(default: the project's default environment); applying "
+                              "other environments only checks it.")
+
+
+def runner_environment(project_dir: Path, spec: PipelineSpec) -> str:
+    if spec.runIn:
+        return spec.runIn
+    from stackwright.core.spec.loader import load_config
+
+    return load_config(project_dir).default_environment
 
 
 class PipelineKind(Kind):
@@ -40,6 +51,9 @@ class PipelineKind(Kind):
       concurrency: 2
     ```
 
+    Runs belong to one environment's runner (``runIn``, default the project's default
+    environment): its apply installs the hook and its daemon polls the triggers; a
+    ``deploy`` step applying staging or prod only checks the pipeline there.
     Apply reads the pipeline file of ``branch`` and checks it (``needs``, cycles, cron,
     ``uses``, expressions: errors at file:line); each run reads the file of its own commit.
     Outputs: ``jobs`` (names), ``file`` (where it was read), ``hook`` (the installed hook).
@@ -78,7 +92,7 @@ class PipelineDriver(Driver):
             raise PermanentError(f"pipeline {ctx.address.name} is invalid:\n{exc}",
                                  hint="fix the pipeline file and apply again") from exc
         hook = ""
-        if spec.hook:
+        if spec.hook and ctx.environment == runner_environment(ctx.project_dir, spec):
             hook = install_hook(ctx.project_dir, ctx.environment, ctx.address.name, spec)
         ctx.log(f"pipeline {ctx.address.name}: {len(loaded.definition.jobs)} job(s) "
                 f"from {loaded.file}")
@@ -91,7 +105,7 @@ class PipelineDriver(Driver):
         return self.create(ctx, inputs)
 
     def delete(self, ctx: DriverContext, recorded: Recorded) -> None:
-        hook = recorded.outputs.get("hook")
+        hook = recorded.outputs.get("hook")  # only the runner's environment installed one
         if hook and Path(str(hook)).is_file() and "stackwright" in Path(str(hook)).read_text():
             Path(str(hook)).unlink()
 

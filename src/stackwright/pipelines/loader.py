@@ -132,6 +132,9 @@ def _check_expressions(name: str, job: Any, error: Callable[..., None]) -> None:
         if step.run:
             texts += [(("jobs", name, "steps", i, "run"), e)
                       for e in expressions.template_expressions(step.run)]
+        texts += [(("jobs", name, "steps", i, "with", *path), e)
+                  for path, text in _strings(step.with_)
+                  for e in expressions.template_expressions(text)]
     if job.cache:
         texts += [(("jobs", name, "cache", "key"), e)
                   for e in expressions.template_expressions(job.cache.key)]
@@ -144,6 +147,16 @@ def _check_expressions(name: str, job: Any, error: Callable[..., None]) -> None:
         for need in sorted(unknown):
             error(path, f"reads needs.{need}, which is not in this job's needs",
                   f"add {need} to needs")
+
+
+def _strings(tree: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
+    if isinstance(tree, str):
+        return [(path, tree)]
+    if isinstance(tree, dict):
+        return [s for k, v in tree.items() for s in _strings(v, (*path, k))]
+    if isinstance(tree, list):
+        return [s for i, v in enumerate(tree) for s in _strings(v, (*path, i))]
+    return []
 
 
 def find_cycle(edges: Mapping[str, list[str]]) -> list[str] | None:

@@ -42,9 +42,17 @@ class PipelineService:
     def project_dir(self) -> Path:
         return self.engine.root
 
-    def declared(self) -> dict[str, PipelineSpec]:
-        return {a.name: PipelineSpec.model_validate(dict(d.spec))
-                for a, d in self.engine.project.declared.items() if a.kind == "Pipeline"}
+    def declared(self, runnable: bool = False) -> dict[str, PipelineSpec]:
+        """The spec's Pipelines; ``runnable``: those this environment's runner runs."""
+        from stackwright.pipelines.kind import runner_environment
+
+        found = {a.name: PipelineSpec.model_validate(dict(d.spec))
+                 for a, d in self.engine.project.declared.items() if a.kind == "Pipeline"}
+        if runnable:
+            here = self.engine.environment
+            found = {n: s for n, s in found.items()
+                     if runner_environment(self.project_dir, s) == here}
+        return found
 
     def spec(self, name: str) -> PipelineSpec:
         declared = self.declared()

@@ -65,6 +65,7 @@ def _load_text(text: str, label: str, name: str) -> LoadedPipeline:
 
 HOOK = """#!/bin/sh
 # stackwright: runs pipeline {name} of {project} for each pushed branch or tag.
+unset GIT_DIR GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
 while read old new ref; do
   [ "$new" = "0000000000000000000000000000000000000000" ] && continue
   {python} -m stackwright -C {project} --env {env} pipeline run {name} --ref "$ref" \\

@@ -9,10 +9,21 @@ from pathlib import Path
 from stackwright.tools._proc import ToolError, run
 
 _ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+# Set by git for a hook's process; a repository named on the command line must win.
+_HOOK_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY",
+              "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_INDEX_FILE")
+
+
+def _clean_environ() -> None:
+    import os
+
+    for name in _HOOK_VARS:
+        os.environ.pop(name, None)
 
 
 class Git:
     def __init__(self, binary: str = "git", timeout: float = 300.0) -> None:
+        _clean_environ()
         self.binary = binary
         self.timeout = timeout
 

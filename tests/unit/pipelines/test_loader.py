@@ -97,12 +97,15 @@ def test_bad_expressions_and_unlisted_needs(tmp_path: Path) -> None:
       b:
         host: true
         if: "branch == = 'main'"
-        steps: [{run: "echo ${{ needs.a.outputs.x }}"}]
+        steps:
+          - run: "echo ${{ needs.a.outputs.x }}"
+          - {uses: deploy, with: {variables: {image: "${{ needs.a.outputs.image }}"}}}
     """
     errors = _errors(tmp_path, text)
-    assert len(errors) == 2
+    assert len(errors) == 3
     assert ":5:5: jobs.b.if: cannot parse expression" in errors[0]
     assert "jobs.b.steps.0.run: reads needs.a, which is not in this job's needs" in errors[1]
+    assert "jobs.b.steps.1.with.variables.image: reads needs.a" in errors[2]
 
 
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
