@@ -55,6 +55,7 @@ def run_detail(store: RunStore, run: Mapping[str, Any]) -> dict[str, Any]:
             "needs": json.loads(row["needs"]), "matrix": json.loads(row["matrix"]),
             "attempt": row["attempt"], "environment": row["environment"],
             "approved_by": row["approved_by"], "exit_code": row["exit_code"],
+            "container": row["container"],
             "error": row["error"], "outputs": json.loads(row["outputs"] or "{}"),
             "tests": json.loads(row["tests"]) if row["tests"] else None,
             "cache": json.loads(row["cache"]) if row["cache"] else None,

@@ -59,7 +59,16 @@ class RunStore:
     @classmethod
     def open(cls, url: str, project: str, environment: str) -> RunStore:
         engine = open_domain_engine(url)
-        migrate(engine, MIGRATIONS, PREFIX)
+        for attempt in range(3):
+            try:
+                migrate(engine, MIGRATIONS, PREFIX)
+                break
+            except StateError:
+                # Two processes opening a new database at once: one creates the tables,
+                # the other's CREATE fails; by the next try they exist.
+                if attempt == 2:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
         return cls(engine, project, environment)
 
     def _scope(self) -> Any:
