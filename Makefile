@@ -10,7 +10,7 @@ EXAMPLE ?= examples/quickstart
 PYTEST_ARGS ?=
 # Debian packages the platform and its tests use (installed only when missing).
 APT_PACKAGES ?= podman runc haproxy postgresql redis-server restic busybox-static debootstrap \
-	prometheus prometheus-alertmanager wrk util-linux
+	prometheus prometheus-alertmanager wrk util-linux git
 
 .PHONY: setup up down test test-quick bench lint clean-venv
 
@@ -68,6 +68,7 @@ bench: setup
 	$(PY) benchmarks/engine_vs_terraform.py
 	$(PY) benchmarks/deploy.py
 	$(PY) benchmarks/secrets_api.py
+	$(PY) benchmarks/pipelines.py
 
 lint: .make/venv
 	$(VENV)/bin/ruff check src tests benchmarks

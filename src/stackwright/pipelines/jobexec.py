@@ -14,6 +14,7 @@ from typing import Any
 
 from stackwright.errors import StackwrightError
 from stackwright.pipelines import steps as builtin_steps
+from stackwright.pipelines.container_steps import LOOP, MOUNT, StepChannel
 from stackwright.pipelines.dag import PlannedJob
 from stackwright.pipelines.expressions import Context
 from stackwright.pipelines.model import Job, PipelineDef, Step
@@ -27,7 +28,7 @@ from stackwright.pipelines.workspace import (
     pack,
     unpack,
 )
-from stackwright.tools.podman import ContainerSpec, Podman, VolumeMount
+from stackwright.tools.podman import ContainerSpec, Podman, VolumeMount, run_args
 
 WORKDIR = "/workspace"
 SecretReader = Callable[[str], str]
@@ -110,6 +111,7 @@ class JobExecution:
         self.workspace = env.run_dir / "jobs" / self.name / "ws"
         self.private = env.run_dir / "jobs" / self.name / "private"
         self.container = ""
+        self.channel: StepChannel | None = None
         self.deadline = 0.0
         self.outputs: dict[str, str] = {}
         self._log = None  # type: Any
@@ -230,18 +232,22 @@ class JobExecution:
         run = self.env.run
         self.container = f"sw-pl-{run['id']}-{self.name}"[:120]
         spec = ContainerSpec(
-            name=self.container, image=str(self.job.image),
-            command=("sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600; done"),
-            volumes=(VolumeMount(str(self.workspace.resolve()), WORKDIR),),
+            name=self.container, image=str(self.job.image), command=("sh", "-c", LOOP),
+            volumes=(VolumeMount(str(self.workspace.resolve()), WORKDIR),
+                     VolumeMount(str(self.private.resolve()), MOUNT)),
             labels={**self.env.labels, "dev.stackwright.pipeline-run": run["id"]},
             workdir=WORKDIR, init=True)
         self.env.store.update_job(run["id"], self.name, container=self.container)
-        self.env.podman.container_run(spec)
+        args = run_args(spec)
+        self.env.podman.call(["run", "-d", "--rm", *args[2:]], f"start job {self.name}")
+        self.channel = StepChannel(self.env.podman, self.container, self.private)
 
     def _teardown(self) -> None:
         if self.container:
-            self.env.podman.probe(["rm", "--force", "--time", "0", self.container])
+            if not self.channel or not self.channel.close():
+                self._kill_container()
             self.container = ""
+            self.channel = None
         shutil.rmtree(self.private, ignore_errors=True)
         for rel in self.job.secretFiles:  # never left behind in the workspace
             (self.workspace / rel).unlink(missing_ok=True)
@@ -293,16 +299,8 @@ class JobExecution:
         if self.job.host:
             return stream_stoppable(["sh", "-e", "-c", script], self.log, stop=self.stop_reason,
                                     env={**os.environ, **env}, cwd=self.workspace)
-        env_file = self.private / "env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items() if "\n" not in v))
-        argv = [*self.env.podman.argv(["exec", "--env-file", str(env_file), "--workdir",
-                                       WORKDIR, self.container, "sh", "-e", "-c", script])]
-        try:
-            return stream_stoppable(argv, self.log, stop=self.stop_reason,
-                                    on_stop=self._kill_container,
-                                    env={**os.environ, **self.env.podman.env})
-        finally:
-            env_file.unlink(missing_ok=True)
+        assert self.channel is not None
+        return self.channel.run(script, env, self.log, self.stop_reason, self._kill_container)
 
     def _kill_container(self) -> None:
         self.env.podman.probe(["rm", "--force", "--time", "0", self.container])

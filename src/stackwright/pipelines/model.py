@@ -77,7 +77,8 @@ class Job(_Model):
         default_factory=dict, description="Axes; the job runs once per combination.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
     secrets: dict[str, str] = Field(
-        default_factory=dict, description="NAME: path#key in the secrets store (as secrets put names it).")
+        default_factory=dict,
+        description="NAME: path#key in the secrets store (as secrets put names it).")
     secretFiles: dict[str, str] = Field(  # noqa: N815
         default_factory=dict, description="File path in the workspace: path#key.")
     timeout: float = Field(3600, gt=0, description="Seconds the whole job may take.")

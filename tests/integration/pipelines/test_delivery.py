@@ -33,7 +33,8 @@ jobs:
       - name: install deps
         run: |
           if [ -f .deps/installed ]; then echo "deps from cache"
-          else echo "installing deps"; sleep 3; mkdir -p .deps; cp requirements.txt .deps/installed; fi
+          else echo "installing deps"; sleep 3; mkdir -p .deps
+               cp requirements.txt .deps/installed; fi
       - name: unit tests
         run: mkdir -p reports && sh test.sh > reports/junit.xml
   build:
