@@ -69,7 +69,7 @@ def _pipelines(image: str, steps: int, jobs: int) -> dict[str, str]:
         "cache": (f"jobs:\n  test:\n    image: {image}\n    cache:\n"
                   "      key: deps-${{ hashFiles('requirements.txt') }}\n      paths: [.deps]\n"
                   "    steps:\n      - run: |\n          cp /dev/null requirements.txt\n"
-                  "          [ -d .deps ] || { sleep 3; mkdir .deps; }\n"),
+                  "          [ -f .deps/ok ] || { sleep 3; mkdir -p .deps; echo > .deps/ok; }\n"),
     }
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -32,13 +31,17 @@ def stream_stoppable(argv: Sequence[str], on_line: Callable[[str], None], *,
     reader = threading.Thread(target=_pump, args=(proc, on_line), daemon=True)
     reader.start()
     stopped = False
-    while proc.poll() is None:
+    while True:
+        try:
+            proc.wait(timeout=POLL)  # returns as soon as the process ends
+            break
+        except subprocess.TimeoutExpired:
+            pass
         reason = None if stopped else stop()
         if reason is not None:
             stopped = True
             on_line(f"[stackwright] stopping: {reason}")
             (on_stop or (lambda: _kill(proc)))()
-        time.sleep(POLL)
     reader.join(timeout=10)
     return proc.returncode
 
