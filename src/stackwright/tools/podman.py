@@ -195,11 +195,6 @@ class Podman:
         """Environment variables every podman call gets (CONTAINERS_CONF)."""
         return dict(self._env)
 
-    def argv(self, args: Sequence[str]) -> list[str]:
-        """The full command line of ``podman args`` (for callers that run it themselves,
-        e.g. streaming a long ``podman exec``); run it with :attr:`env`."""
-        return self._argv(args)
-
     def _argv(self, args: Sequence[str]) -> list[str]:
         base = [self.settings.binary, *self.settings.extra_args]
         if self.settings.state_dir is None:
