@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Debian packages the platform and its tests use (installed only when missing).
 APT_PACKAGES ?= podman runc haproxy postgresql redis-server restic busybox-static debootstrap \
 	prometheus prometheus-alertmanager wrk util-linux \
-	prometheus-node-exporter chromium
+	prometheus-node-exporter chromium git
 
 .PHONY: setup up down test test-quick bench lint clean-venv
 
@@ -75,6 +75,7 @@ bench: setup
 	$(PY) benchmarks/backup.py
 	$(PY) benchmarks/cli_start.py
 	$(PY) benchmarks/api.py
+	$(PY) benchmarks/pipelines.py
 
 lint: .make/venv
 	$(VENV)/bin/ruff check src tests benchmarks

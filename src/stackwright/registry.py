@@ -49,10 +49,13 @@ class Registry(Generic[T]):
 
     def _discoverable(self) -> dict[str, object]:
         if self._entry_points is None:
-            self._entry_points = {}
+            # Filled before it is published: another thread (the daemon warms its kinds up
+            # while components start) must never see a half-filled map.
+            found: dict[str, object] = {}
             if self.group:
                 for ep in entry_points(group=self.group):
-                    self._entry_points.setdefault(ep.name, ep)
+                    found.setdefault(ep.name, ep)
+            self._entry_points = found
         return self._entry_points
 
     def names(self) -> list[str]:

@@ -1,0 +1,119 @@
+"""``/api/v1/pipelines/…`` on the daemon: runs, their jobs and logs, artifacts to download,
+cancel, approve, re-run, and the GitHub/GitLab push webhook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from stackwright.errors import StackwrightError, StateError
+
+if TYPE_CHECKING:
+    from stackwright.pipelines.service import PipelineService
+    from stackwright.pipelines.store import RunStore
+    from stackwright.server.app import PlatformContext
+
+
+def _guard(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except StateError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except StackwrightError as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
+def mount(app: FastAPI, ctx: PlatformContext) -> None:
+    from stackwright.pipelines.service import PipelineService
+
+    service = PipelineService(ctx.engine)
+    app.include_router(router(service), prefix="/api/v1/pipelines")
+
+
+def router(service: PipelineService) -> APIRouter:
+    from stackwright.pipelines import cli_support
+
+    api = APIRouter(tags=["pipelines"])
+
+    def store() -> RunStore:  # opened on first use, not at mount
+        return service.store
+
+    @api.get("/runs")
+    async def runs(pipeline: str | None = None, limit: int = 50) -> dict[str, Any]:
+        rows = await run_in_threadpool(store().runs, pipeline, limit)
+        return {"runs": [cli_support.run_doc(r) for r in rows]}
+
+    @api.get("/runs/{run_id}")
+    async def show(run_id: str) -> dict[str, Any]:
+        def detail() -> dict[str, Any]:
+            return cli_support.run_detail(store(), store().run(run_id))
+
+        result: dict[str, Any] = await run_in_threadpool(_guard, detail)
+        return result
+
+    @api.get("/runs/{run_id}/logs/{job}", response_class=PlainTextResponse)
+    async def logs(run_id: str, job: str) -> str:
+        run = await run_in_threadpool(_guard, store().run, run_id)
+        path = cli_support.logs_dir(service, run["id"]) / f"{job}.log"
+        if not path.is_file():
+            raise HTTPException(404, f"no log for job {job!r} of run {run['id']}")
+        return path.read_text(errors="replace")
+
+    @api.get("/runs/{run_id}/artifacts/{job}")
+    async def artifact(run_id: str, job: str) -> FileResponse:
+        run = await run_in_threadpool(_guard, store().run, run_id)
+        for row in store().artifacts(run["id"]):
+            if row["job"] == job and Path(row["path"]).is_file():
+                return FileResponse(row["path"], filename=f"{run['id']}-{job}.tar",
+                                    media_type="application/x-tar")
+        raise HTTPException(404, f"no artifact of job {job!r} in run {run['id']}")
+
+    @api.post("/{name}/runs")
+    async def start(name: str, ref: str | None = None) -> dict[str, Any]:
+        run = await run_in_threadpool(_guard, service.start, name, ref=ref, trigger="api")
+        return cli_support.run_doc(run)
+
+    @api.post("/runs/{run_id}/cancel")
+    async def cancel(run_id: str) -> dict[str, Any]:
+        return cli_support.run_doc(await run_in_threadpool(_guard, service.cancel, run_id))
+
+    @api.post("/runs/{run_id}/rerun")
+    async def rerun(run_id: str, failed: bool = False) -> dict[str, Any]:
+        run = await run_in_threadpool(_guard, service.rerun, run_id, failed_only=failed)
+        return cli_support.run_doc(run)
+
+    @api.post("/{name}/webhook")
+    async def webhook(name: str, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        return await run_in_threadpool(_webhook, service, name, dict(request.headers), body)
+
+    return api
+
+
+def _webhook(service: PipelineService, name: str, headers: dict[str, str], body: bytes
+             ) -> dict[str, Any]:
+    from stackwright.pipelines.triggers import WebhookError, current_definition, parse_webhook
+
+    definition = _guard(current_definition, service, name)
+    if not definition.on.webhook:
+        raise HTTPException(404, f"pipeline {name} does not accept webhooks (on.webhook)")
+    secret = None
+    if definition.on.webhookSecret:
+        secret = _guard(service.runner_config().read_secret, definition.on.webhookSecret)
+    try:
+        push = parse_webhook(headers, body, secret)
+    except WebhookError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    if push is None:
+        return {"ok": True, "started": None, "note": "not a push event"}
+    ref, sha = push
+    from stackwright.pipelines.triggers import ref_matches
+
+    if definition.on.push is not None and not ref_matches(definition.on.push, ref):
+        return {"ok": True, "started": None, "note": f"{ref} does not match on.push"}
+    run = _guard(service.start, name, ref=ref, sha=sha, trigger="webhook")
+    return {"ok": True, "started": run["id"]}
