@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from stackwright.durations import period
@@ -31,7 +32,8 @@ def mount(app: FastAPI, ctx: PlatformContext) -> None:
     store = NotificationStore(engine.state_url, engine.name, engine.environment)
     router = APIRouter(prefix="/api/v1/observe")
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse,
+                summary="The daemon's own metrics, in Prometheus' text format")
     async def metrics() -> Response:
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

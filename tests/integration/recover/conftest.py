@@ -56,8 +56,8 @@ class RecoverProject:
 
     def __init__(self, project: Project, vault: Vault, name: str) -> None:
         self.p, self.vault, self.name = project, vault, name
-        self.p.env["STACKWRIGHT_ADDR"] = vault.url
-        self.p.env["STACKWRIGHT_TOKEN"] = vault.root_token
+        self.p.env["VAULT_ADDR"] = vault.url  # a secrets server, not a platform daemon
+        self.p.env["VAULT_TOKEN"] = vault.root_token
         self.seen: list[str] = []
 
     @property

@@ -56,7 +56,7 @@ def wait_for(what: Callable[[], bool], seconds: float) -> bool:
 
 def host(rp: RecoverProject, monkeypatch: pytest.MonkeyPatch) -> tuple[ControllerHost, Engine,
                                                                         list[dict[str, Any]]]:
-    for key in ("STACKWRIGHT_KEY_DIR", "STACKWRIGHT_ADDR", "STACKWRIGHT_TOKEN"):
+    for key in ("STACKWRIGHT_KEY_DIR", "VAULT_ADDR", "VAULT_TOKEN"):
         monkeypatch.setenv(key, rp.p.env[key])
     events: list[dict[str, Any]] = []
     engine = Engine(rp.root)

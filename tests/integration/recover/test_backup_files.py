@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.fixtures.podman_cleanup import object_name
 from tests.integration.recover.conftest import RecoverProject, needs_podman, needs_restic
 
 pytestmark = [pytest.mark.slow, needs_restic, needs_podman]
@@ -39,9 +40,13 @@ spec:
 """
 
 
+def uploads_volume(rp: RecoverProject) -> str:
+    return object_name(rp.name, rp.root, "dev", "uploads")
+
+
 def volume_dir(rp: RecoverProject) -> Path:
     done = subprocess.run(["podman", "volume", "inspect", "--format", "{{.Mountpoint}}",
-                           f"sw-{rp.name}-dev-uploads"], capture_output=True, text=True,
+                           uploads_volume(rp)], capture_output=True, text=True,
                           check=True)
     return Path(done.stdout.strip())
 
@@ -78,7 +83,7 @@ def test_volume_and_files_round_trip(recover_project: RecoverProject) -> None:
     restored = rp.json("backup", "restore", "site", "--at", at)
     vol_item = next(r for r in restored["restored"] if r["source"] == "Volume/uploads")
     scratch = Path(vol_item["path"])
-    assert vol_item["volume"] != f"sw-{rp.name}-dev-uploads"
+    assert vol_item["volume"] != uploads_volume(rp)
     assert (scratch / "index.html").read_text() == "<h1>first</h1>\n"
     assert not (scratch / "new.txt").exists()
     assert (scratch / "img" / "a.bin").read_bytes() == bytes(range(256)) * 400
