@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from stackwright.core.state.domains import open_domain_engine
+from stackwright.core.state.domains import ALEMBIC_LOCK, open_domain_engine
 from stackwright.errors import SecretsError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,7 +32,7 @@ def migrate(engine: Engine) -> None:
     """Bring the ``secrets_`` tables to the newest revision; other tables are left alone."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with engine.begin() as connection:
+        with ALEMBIC_LOCK, engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "secrets@head")
     except SQLAlchemyError as exc:

@@ -86,7 +86,7 @@ def pl_project(project: Project) -> Iterator[Project]:
     (project.root / "main.yaml").unlink(missing_ok=True)
     project.name = name  # type: ignore[attr-defined]
     yield project
-    remove_project_objects(name)
+    remove_project_objects(name, project.root)
     listed = subprocess.run(["podman", "ps", "-aq", "--filter",
                              f"label=dev.stackwright.project={name}"], capture_output=True,
                             text=True, check=False)

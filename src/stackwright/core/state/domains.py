@@ -17,6 +17,11 @@ and :func:`migrate` brings the tables to head when the domain first opens them::
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from stackwright.errors import StateError
+
+# Alembic runs a migration through module-level proxies (``alembic.context``, ``alembic.op``):
+# two threads of one process migrating at once (the daemon's components start side by side)
+# would use each other's context. Every migration in the process takes this lock.
+ALEMBIC_LOCK = threading.RLock()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -45,7 +55,9 @@ def open_domain_engine(url: str) -> Engine:
 
 def migrate(engine: Engine, migrations: Path, prefix: str) -> None:
     """Bring the tables named ``prefix*`` to their newest revision; no other table is
-    touched."""
+    touched. Processes that open the same tables at once (the daemon's components and a CLI)
+    migrate one after the other: a file lock beside a SQLite database, an advisory lock on
+    PostgreSQL."""
     from alembic import command
     from alembic.config import Config
 
@@ -54,12 +66,34 @@ def migrate(engine: Engine, migrations: Path, prefix: str) -> None:
     config.set_main_option("sqlalchemy.url",
                            engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     try:
-        with engine.begin() as connection:
+        with ALEMBIC_LOCK, _migration_lock(engine, prefix), engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                                   {"k": _lock_key(prefix)})
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except SQLAlchemyError as exc:
         raise StateError(f"cannot migrate the {prefix}* tables: {exc}",
                          hint="check the state database URL and that it is writable") from exc
+
+
+@contextmanager
+def _migration_lock(engine: Engine, prefix: str) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.{prefix}migrate.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_key(prefix: str) -> int:
+    """A stable 63-bit advisory-lock key of the prefix."""
+    return int.from_bytes(hashlib.sha256(prefix.encode()).digest()[:8], "big") >> 1
 
 
 def run_migrations(metadata: sa.MetaData, prefix: str) -> None:

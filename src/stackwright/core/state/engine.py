@@ -98,8 +98,10 @@ def migrate(engine: Engine) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    from stackwright.core.state.domains import ALEMBIC_LOCK
+
     try:
-        with engine.connect() as conn:
+        with ALEMBIC_LOCK, engine.connect() as conn:
             conn.info[BEGIN_KEY] = "BEGIN IMMEDIATE"
             with conn.begin():
                 if engine.dialect.name == "postgresql":
