@@ -104,16 +104,29 @@ def stop_postgres(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _serves_from(pid: int, root: Path) -> bool:
+    """Whether process ``pid`` is the scratch Redis of ``root``: redis-server rewrites its
+    command line to ``redis-server HOST:PORT``, but it works in its ``--dir``."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd") == str(root)
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie has exited: only its parent can reap it)."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 def stop_redis(root: Path, pid: int) -> None:
     """Stop the scratch Redis ``pid`` if it still serves from ``root``; remove its files."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        cmdline = []
-    if str(root).encode() in cmdline:
+    if _serves_from(pid, root):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while _alive(pid) and time.monotonic() < deadline:
             try:
                 os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
             except ChildProcessError:
