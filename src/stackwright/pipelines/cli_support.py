@@ -18,7 +18,6 @@ from stackwright.errors import SpecErrors
 from stackwright.pipelines.loader import PIPELINES_DIR, load_file
 from stackwright.pipelines.service import PipelineService
 from stackwright.pipelines.store import RunStore
-from stackwright.pipelines.workspace import unpack
 
 ENDED = ("success", "failed", "cancelled", "interrupted")
 
@@ -63,8 +62,9 @@ def run_detail(store: RunStore, run: Mapping[str, Any]) -> dict[str, Any]:
             "steps": [{"name": s["name"], "status": s["status"], "exit_code": s["exit_code"],
                        "duration_s": _duration(s)} for s in steps if s["job"] == row["name"]],
         })
-    artifacts = [{"job": a["job"], "size": a["size"], "expires": a["expires"]}
-                 for a in store.artifacts(run["id"])]
+    from stackwright.pipelines.artifacts import doc
+
+    artifacts = [doc(a) for a in store.artifacts(run["id"])]
     return {**run_doc(run), "jobs": jobs, "artifacts": artifacts}
 
 
@@ -83,7 +83,8 @@ def print_detail(out: Any, doc: Mapping[str, Any]) -> None:
         if job["cache"]:
             out.line(f"      cache {job['cache']['key']}: {job['cache']['result']}")
     for a in doc["artifacts"]:
-        out.line(f"  artifact of {a['job']}: {a['size']} bytes")
+        state = "expired" if a["expired"] else f"kept until {a['expires_at']}"
+        out.line(f"  artifact of {a['job']}: {a['size']} bytes, {state}")
 
 
 def logs_dir(service: PipelineService, run_id: str) -> Path:
@@ -192,29 +193,16 @@ def work(service: PipelineService) -> None:
     from stackwright.pipelines.runner import Dispatcher
     from stackwright.pipelines.store import owner_id
 
+    from stackwright.pipelines.artifacts import expire_due
+
     dispatcher = Dispatcher(service.store, service.runner_config(), owner_id())
     dispatcher.recover()
     while True:
         dispatcher.poll()
+        expire_due(service.store)
         if not dispatcher.active and not service.store.runs(statuses=["queued"], limit=1):
             return
         time.sleep(0.3)
-
-
-def artifacts(store: RunStore, run: Mapping[str, Any], job: str | None,
-              download: Path | None) -> dict[str, Any]:
-    found = []
-    for row in store.artifacts(run["id"]):
-        if job is not None and row["job"] != job:
-            continue
-        item: dict[str, Any] = {"job": row["job"], "size": row["size"], "path": row["path"]}
-        if download is not None:
-            target = download / row["job"]
-            target.mkdir(parents=True, exist_ok=True)
-            unpack(Path(row["path"]), target)
-            item["extracted_to"] = str(target)
-        found.append(item)
-    return {"run": run["id"], "artifacts": found}
 
 
 def validate_files(chdir: Path, files: list[Path]) -> list[str]:

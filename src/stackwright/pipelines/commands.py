@@ -159,20 +159,28 @@ def cancel_cmd(ctx: typer.Context, run_ref: Annotated[str, RUN_ARG]) -> None:
 def approve_cmd(
     ctx: typer.Context, run_ref: Annotated[str, RUN_ARG],
     job: Annotated[str | None, typer.Option(help="Only this waiting job.")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Approve as this token's user (default: STACKWRIGHT_TOKEN when it is an swt_ "
+             "token, else the local user).")] = None,
 ) -> None:
-    """Let a job that waits on a protected environment go ahead."""
+    """Let a job that waits on a protected environment go ahead. Deploying to a protected
+    environment needs operator in that environment (developer elsewhere); the approver is
+    recorded in the run and the audit log."""
     opts = _options(ctx)
 
     def body() -> None:
-        from stackwright.core.engine import actor
+        import os
+
+        from stackwright.pipelines.approvals import from_cli
 
         service = _service(ctx)
-        who = actor()
-        approved = service.approve(run_ref, job, who)
+        given = token or os.environ.get("STACKWRIGHT_TOKEN", "")
+        approver = from_cli(service.engine, given if given.startswith("swt_") else None)
+        approved = service.approve(run_ref, job, approver)
         if opts.json:
-            emit_json({"approved": approved, "by": who})
+            emit_json({"approved": approved, "by": approver.name})
         else:
-            printer(opts).line(f"approved {', '.join(approved)} as {who}")
+            printer(opts).line(f"approved {', '.join(approved)} as {approver.name}")
 
     run(opts, body)
 
@@ -184,21 +192,24 @@ def artifacts_cmd(
     = None,
     job: Annotated[str | None, typer.Option(help="Only this job's artifacts.")] = None,
 ) -> None:
-    """The artifacts a run kept; --download extracts them."""
+    """The artifacts a run kept, each with its expiry; --download extracts those still kept
+    (an expired one is an error naming when it expired)."""
     opts = _options(ctx)
 
     def body() -> None:
-        from stackwright.pipelines import cli_support
+        from stackwright.pipelines.artifacts import expire_due, listing
 
         service = _service(ctx)
-        doc = cli_support.artifacts(service.store, service.store.run(run_ref), job, download)
+        expire_due(service.store)  # without a daemon, this is where expired files go
+        doc = listing(service.store, service.store.run(run_ref), job, download)
         if opts.json:
             emit_json(doc)
             return
         out = printer(opts)
         for a in doc["artifacts"]:
-            out.line(f"{a['job']}: {a['size']} bytes" + (f" -> {a['extracted_to']}"
-                                                        if a.get("extracted_to") else ""))
+            state = "expired" if a["expired"] else f"kept until {a['expires_at']}"
+            out.line(f"{a['job']}: {a['size']} bytes, {state}" + (
+                f" -> {a['extracted_to']}" if a.get("extracted_to") else ""))
 
     run(opts, body)
 

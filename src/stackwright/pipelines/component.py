@@ -1,5 +1,6 @@
 """The pipeline runner as a daemon component: it recovers runs a previous daemon left,
-starts queued runs, and polls push and schedule triggers."""
+starts queued runs, polls push and schedule triggers, and removes artifacts past their
+retention."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from stackwright.server.app import PlatformContext
 
 TICK = 0.5
+EXPIRE_EVERY = 10.0  # seconds between sweeps of artifacts past their retention
 
 
 class PipelineRunner:
@@ -29,6 +31,8 @@ class PipelineRunner:
         self.interrupted: list[str] = []
         self.last_error: str | None = None
         self._next_poll: dict[str, float] = {}
+        self._next_expiry = 0.0
+        self.expired = 0
 
     def start(self) -> None:
         from stackwright.pipelines.runner import Dispatcher
@@ -61,6 +65,7 @@ class PipelineRunner:
             try:
                 self.dispatcher.poll()
                 self._poll_triggers()
+                self._expire_artifacts()
                 self.last_error = None
             except StackwrightError as exc:
                 self.last_error = str(exc)
@@ -79,6 +84,16 @@ class PipelineRunner:
             poll_push(self.service, name)
             poll_schedule(self.service, name)
 
+    def _expire_artifacts(self) -> None:
+        from stackwright.pipelines.artifacts import expire_due
+
+        if time.monotonic() < self._next_expiry:
+            return
+        self._next_expiry = time.monotonic() + EXPIRE_EVERY
+        for gone in expire_due(self.service.store):
+            self.expired += 1
+            self._event("pipeline.artifact.expired", gone)
+
     def stop(self) -> None:
         self.stopping.set()
         if self.thread is not None:
@@ -88,6 +103,7 @@ class PipelineRunner:
         active = list(self.dispatcher.active) if self.dispatcher else []
         return {"state": "running" if self.thread and self.thread.is_alive() else "stopped",
                 "active_runs": active, "interrupted_at_start": self.interrupted,
+                "artifacts_expired": self.expired,
                 "error": self.last_error}
 
 

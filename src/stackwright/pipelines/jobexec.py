@@ -345,7 +345,7 @@ class JobExecution:
             size = pack(self.workspace, self.job.artifacts.paths, tarball)
             if size:
                 store.add_artifact(run_id, self.name, str(tarball), size,
-                                   self.job.artifacts.retention)
+                                   self.env.definition.retention_of(self.job))
                 self.log(f"[stackwright] artifacts kept: {size} bytes")
         self.report_tests()
 

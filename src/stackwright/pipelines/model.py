@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stackwright.durations import period
 from stackwright.workloads.schedule import check_schedule
 
 STEP_USES = ("checkout", "build-image", "deploy", "test-report")
@@ -53,9 +54,39 @@ class Cache(_Model):
                                    description="Key prefixes to fall back on, in order.")
 
 
+DEFAULT_RETENTION = "7d"
+
+
+def retention_seconds(value: int | str) -> float:
+    """A retention as written: a number of days, or ``30s``, ``12h``, ``7d``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a retention (days, or e.g. 12h, 7d)")
+    if isinstance(value, int | float):
+        seconds = float(value) * 86400
+    else:
+        try:
+            seconds = period(value).total_seconds()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a retention: a number of days, or a "
+                             "number and s, m, h or d (30s, 12h, 7d)") from None
+    if seconds <= 0:
+        raise ValueError("a retention is longer than zero")
+    return seconds
+
+
+def _retention(value: int | str | None) -> int | str | None:
+    if value is not None:
+        retention_seconds(value)
+    return value
+
+
 class Artifacts(_Model):
     paths: list[str] = Field(min_length=1, description="Workspace paths kept after the job.")
-    retention: int = Field(7, ge=1, description="Days an artifact is kept.")
+    retention: int | str | None = Field(
+        None, description="How long they are kept: days, or 30s, 12h, 7d (default: the "
+        "pipeline's artifactRetention).")
+
+    _check_retention = field_validator("retention")(_retention)
 
 
 class Reports(_Model):
@@ -135,7 +166,17 @@ class PipelineDef(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     concurrency: Concurrency | None = None
     environments: dict[str, Protection] = Field(default_factory=dict)
+    artifactRetention: int | str = Field(  # noqa: N815
+        DEFAULT_RETENTION, description="How long artifacts are kept unless a job says "
+        "(days, or 30s, 12h, 7d).")
     jobs: dict[str, Job] = Field(min_length=1)
+
+    _check_retention = field_validator("artifactRetention")(_retention)
+
+    def retention_of(self, job: Job) -> float:
+        """Seconds ``job``'s artifacts are kept."""
+        chosen = job.artifacts.retention if job.artifacts else None
+        return retention_seconds(self.artifactRetention if chosen is None else chosen)
 
     @field_validator("jobs")
     @classmethod

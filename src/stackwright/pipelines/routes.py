@@ -19,8 +19,15 @@ if TYPE_CHECKING:
 
 
 def _guard(call: Any, *args: Any, **kwargs: Any) -> Any:
+    from stackwright.pipelines.approvals import ApprovalRefused
+    from stackwright.pipelines.artifacts import ArtifactExpired
+
     try:
         return call(*args, **kwargs)
+    except ArtifactExpired as exc:
+        raise HTTPException(410, str(exc)) from exc
+    except ApprovalRefused as exc:
+        raise HTTPException(403, str(exc)) from exc
     except StateError as exc:
         raise HTTPException(404, str(exc)) from exc
     except StackwrightError as exc:
@@ -31,10 +38,10 @@ def mount(app: FastAPI, ctx: PlatformContext) -> None:
     from stackwright.pipelines.service import PipelineService
 
     service = PipelineService(ctx.engine)
-    app.include_router(router(service), prefix="/api/v1/pipelines")
+    app.include_router(router(service, ctx.access), prefix="/api/v1/pipelines")
 
 
-def router(service: PipelineService) -> APIRouter:
+def router(service: PipelineService, access: Any = None) -> APIRouter:
     from stackwright.pipelines import cli_support
 
     api = APIRouter(tags=["pipelines"])
@@ -63,14 +70,24 @@ def router(service: PipelineService) -> APIRouter:
             raise HTTPException(404, f"no log for job {job!r} of run {run['id']}")
         return path.read_text(errors="replace")
 
+    @api.get("/runs/{run_id}/artifacts")
+    async def artifact_list(run_id: str) -> dict[str, Any]:
+        from stackwright.pipelines.artifacts import listing
+
+        def found() -> dict[str, Any]:
+            return listing(store(), store().run(run_id), None, None)
+
+        result: dict[str, Any] = await run_in_threadpool(_guard, found)
+        return result
+
     @api.get("/runs/{run_id}/artifacts/{job}")
     async def artifact(run_id: str, job: str) -> FileResponse:
+        from stackwright.pipelines.artifacts import usable
+
         run = await run_in_threadpool(_guard, store().run, run_id)
-        for row in store().artifacts(run["id"]):
-            if row["job"] == job and Path(row["path"]).is_file():
-                return FileResponse(row["path"], filename=f"{run['id']}-{job}.tar",
-                                    media_type="application/x-tar")
-        raise HTTPException(404, f"no artifact of job {job!r} in run {run['id']}")
+        row = await run_in_threadpool(_guard, usable, store(), run["id"], job)
+        return FileResponse(row["path"], filename=f"{run['id']}-{job}.tar",
+                            media_type="application/x-tar")
 
     @api.post("/{name}/runs")
     async def start(name: str, ref: str | None = None) -> dict[str, Any]:
@@ -80,6 +97,17 @@ def router(service: PipelineService) -> APIRouter:
     @api.post("/runs/{run_id}/cancel")
     async def cancel(run_id: str) -> dict[str, Any]:
         return cli_support.run_doc(await run_in_threadpool(_guard, service.cancel, run_id))
+
+    @api.post("/runs/{run_id}/approvals")
+    async def approve(run_id: str, request: Request, job: str | None = None) -> dict[str, Any]:
+        """Approve the run's waiting jobs (or ``job``) as the request's principal: a job
+        deploying to a protected environment needs operator in that environment."""
+        from stackwright.pipelines.approvals import from_principal
+        from stackwright.server.access.guard import principal_of
+
+        approver = from_principal(access, principal_of(request))
+        approved = await run_in_threadpool(_guard, service.approve, run_id, job, approver)
+        return {"approved": approved, "by": approver.name}
 
     @api.post("/runs/{run_id}/rerun")
     async def rerun(run_id: str, failed: bool = False) -> dict[str, Any]:

@@ -71,6 +71,8 @@ artifacts = sa.Table(
     sa.Column("path", _T, nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("expires", _TS, nullable=False),
+    sa.Column("expired", _TS),  # when the runner removed it (past its retention)
+    sa.Column("retention", _TS),  # seconds it is kept
 )
 
 triggers = sa.Table(

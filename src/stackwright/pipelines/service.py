@@ -3,7 +3,6 @@ re-run, cancel, approve, find the declared pipelines. One place, so they all agr
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -24,6 +23,7 @@ from stackwright.tools.git import Git
 
 if TYPE_CHECKING:
     from stackwright.core.engine import Engine
+    from stackwright.pipelines.approvals import Approver
 
 
 class PipelineError(StackwrightError):
@@ -165,7 +165,11 @@ class PipelineService:
         self.store.request_cancel(run["id"])
         return self.store.run(run["id"])
 
-    def approve(self, run_ref: str, job: str | None, who: str) -> list[str]:
+    def approve(self, run_ref: str, job: str | None, approver: Approver) -> list[str]:
+        """Approve the run's waiting jobs (or ``job``): every one is checked before any is
+        approved, then each is recorded on the job and in the audit log."""
+        from stackwright.pipelines.approvals import check
+
         run = self.store.run(run_ref)
         waiting = [j for j in self.store.jobs(run["id"]) if j["status"] == "waiting"
                    and (job is None or j["name"] == job)]
@@ -174,16 +178,27 @@ class PipelineService:
                                 + (f" named {job!r}" if job else ""),
                                 hint="stackwright pipeline show RUN lists its jobs")
         definition = PipelineDef.model_validate_json(run["definition"])
+        settings = dict(self.engine.config.settings)
+        roles = {}
         for row in waiting:
-            protection = definition.environments.get(row["environment"] or "")
-            allowed = protection.approvers if protection else []
-            if allowed and not any(fnmatch.fnmatch(who, a) or who.split("@")[0] == a
-                                   for a in allowed):
-                raise PipelineError(f"{who} may not approve deployments to "
-                                    f"{row['environment']}",
-                                    hint=f"approvers: {', '.join(allowed)}")
-            self.store.approve(run["id"], row["name"], who)
+            environment = row["environment"] or ""
+            protection = definition.environments.get(environment)
+            roles[row["name"]] = check(approver, row["name"], environment, settings,
+                                       protection.approvers if protection else [])
+        for row in waiting:
+            self.store.approve(run["id"], row["name"], approver.name)
+            self._audit(approver.actor, "pipeline.approve", row["environment"] or "", {
+                "run": run["id"], "pipeline": run["pipeline"], "number": run["number"],
+                "job": row["name"], "environment": row["environment"],
+                "role": roles[row["name"]], "approver": approver.name})
         return [r["name"] for r in waiting]
+
+    def _audit(self, actor: str, action: str, environment: str, data: dict[str, Any]) -> None:
+        from stackwright.core.state.records import AuditEvent
+
+        self.engine.store.audit_append(AuditEvent(actor=actor, action=action,
+                                                  project=self.engine.name,
+                                                  env=environment, data=data))
 
     def wait(self, run_id: str, timeout: float = 3600) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -203,13 +203,29 @@ class RunStore:
             return [dict(r._mapping) for r in rows]
 
     # -- artifacts and triggers ------------------------------------------------------------
-    def add_artifact(self, run_id: str, job: str, path: str, size: int, days: int) -> None:
+    def add_artifact(self, run_id: str, job: str, path: str, size: int,
+                     retention: float) -> None:
+        """A job's artifact, kept ``retention`` seconds from now."""
         with self.db.begin() as conn:
             conn.execute(schema.artifacts.delete().where(schema.artifacts.c.run_id == run_id,
                                                          schema.artifacts.c.job == job))
             conn.execute(schema.artifacts.insert().values(
-                run_id=run_id, job=job, path=path, size=size,
-                expires=time.time() + days * 86400))
+                run_id=run_id, job=job, path=path, size=size, retention=retention,
+                expires=time.time() + retention))
+
+    def due_artifacts(self, now: float) -> list[dict[str, Any]]:
+        """Artifacts of this project and environment past their retention, not yet removed."""
+        a = schema.artifacts.c
+        query = (sa.select(schema.artifacts).join(schema.runs, schema.runs.c.id == a.run_id)
+                 .where(self._scope(), a.expires <= now, a.expired.is_(None)))
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def mark_expired(self, run_id: str, job: str, when: float) -> None:
+        with self.db.begin() as conn:
+            conn.execute(schema.artifacts.update().where(
+                schema.artifacts.c.run_id == run_id, schema.artifacts.c.job == job).values(
+                expired=when))
 
     def artifacts(self, run_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(schema.artifacts)
