@@ -190,10 +190,9 @@ def spawn_worker(service: PipelineService) -> None:
 
 def work(service: PipelineService) -> None:
     """Run queued runs, oldest first, until none is left."""
+    from stackwright.pipelines.artifacts import expire_due
     from stackwright.pipelines.runner import Dispatcher
     from stackwright.pipelines.store import owner_id
-
-    from stackwright.pipelines.artifacts import expire_due
 
     dispatcher = Dispatcher(service.store, service.runner_config(), owner_id())
     dispatcher.recover()

@@ -114,6 +114,7 @@ class JobExecution:
         self.channel: StepChannel | None = None
         self.deadline = 0.0
         self.outputs: dict[str, str] = {}
+        self.extra_artifacts: list[str] = []  # paths steps asked to keep (keep_artifact)
         self._log = None  # type: Any
 
     # -- logging ---------------------------------------------------------------------------
@@ -335,19 +336,31 @@ class JobExecution:
                                   cache=_json({"key": self.cache_key, "result": text}))
 
     def _finish(self) -> None:
-        store, run_id = self.env.store, self.env.run["id"]
         if self.job.cache is not None and hasattr(self, "cache_key"):
             size = self._cache().save(self.cache_key, self.job.cache.paths, self.workspace)
             if size:
                 self.log(f"[stackwright] cache {self.cache_key} saved ({size} bytes)")
-        if self.job.artifacts is not None:
-            tarball = self.env.artifact_file(self.name)
-            size = pack(self.workspace, self.job.artifacts.paths, tarball)
+        if self.job.artifacts is not None or self.extra_artifacts:
+            size = self._pack_artifacts()
             if size:
-                store.add_artifact(run_id, self.name, str(tarball), size,
-                                   self.env.definition.retention_of(self.job))
                 self.log(f"[stackwright] artifacts kept: {size} bytes")
         self.report_tests()
+
+    def _pack_artifacts(self) -> int:
+        paths = [*(self.job.artifacts.paths if self.job.artifacts else []),
+                 *self.extra_artifacts]
+        tarball = self.env.artifact_file(self.name)
+        size = pack(self.workspace, paths, tarball)
+        if size:
+            self.env.store.add_artifact(self.env.run["id"], self.name, str(tarball), size,
+                                        self.env.definition.retention_of(self.job))
+        return size
+
+    def keep_artifact(self, paths: list[str] | tuple[str, ...]) -> int:
+        """Keep workspace ``paths`` with the job's artifacts now, so they stay even when the
+        step that wrote them fails the job (a scan's SARIF); returns the tarball's size."""
+        self.extra_artifacts += [p for p in paths if p not in self.extra_artifacts]
+        return self._pack_artifacts()
 
     def report_tests(self, patterns: list[str] | None = None) -> dict[str, Any] | None:
         globs = patterns or (self.job.reports.junit if self.job.reports else [])

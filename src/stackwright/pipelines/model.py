@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from stackwright.durations import period
 from stackwright.workloads.schedule import check_schedule
 
-STEP_USES = ("checkout", "build-image", "deploy", "test-report")
 NAME = r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$"
 
 
@@ -24,7 +23,8 @@ class _Model(BaseModel):
 class Step(_Model):
     name: str | None = Field(None, description="Shown in logs and history.")
     run: str | None = Field(None, description="A shell script (sh -e).")
-    uses: str | None = Field(None, description=f"A built-in step: {', '.join(STEP_USES)}.")
+    uses: str | None = Field(None, description="A registered step (stackwright.pipeline_steps"
+                             "): checkout, build-image, deploy, test-report, scan, ...")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with",
                                   description="Inputs of a uses step.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment.")
@@ -33,8 +33,10 @@ class Step(_Model):
     @field_validator("uses")
     @classmethod
     def _known_uses(cls, value: str | None) -> str | None:
-        if value is not None and value not in STEP_USES:
-            raise ValueError(f"unknown uses {value!r}; built-in steps: {', '.join(STEP_USES)}")
+        from stackwright.pipelines.step_api import step_names
+
+        if value is not None and value not in (names := step_names()):
+            raise ValueError(f"unknown uses {value!r}; registered steps: {', '.join(names)}")
         return value
 
     @model_validator(mode="after")

@@ -3,7 +3,6 @@ cancel, approve, re-run, and the GitHub/GitLab push webhook."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request

@@ -1,4 +1,6 @@
-"""The built-in ``uses`` steps: checkout, build-image, deploy, test-report.
+"""The built-in ``uses`` steps: checkout, build-image, test-report here, deploy in
+:mod:`.deploy_step`; each registered through ``stackwright.pipeline_steps`` as other
+domains' steps are (``scan``: :mod:`stackwright.policy.pipeline_step`).
 
 ```yaml
 - uses: checkout                      # the run's commit of the pipeline's repo
@@ -16,23 +18,21 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackwright.errors import StackwrightError
-from stackwright.pipelines.procs import stream_stoppable
+from stackwright.pipelines.step_api import PipelineStep, load_step
 from stackwright.tools.git import Git
 
 if TYPE_CHECKING:
     from stackwright.pipelines.jobexec import JobExecution
 
-StepFn = Callable[[Mapping[str, Any], "JobExecution"], int]
-
 
 def run(uses: str, inputs: Mapping[str, Any], job: JobExecution) -> int:
-    return STEPS[uses](inputs, job)
+    """Run the ``uses`` step registered under that name (see :mod:`.step_api`)."""
+    return load_step(uses).run(inputs, job)
 
 
 def repo_address(repo: str, project_dir: Path) -> str:
@@ -78,24 +78,6 @@ def build_image(inputs: Mapping[str, Any], job: JobExecution) -> int:
     return 0
 
 
-def deploy(inputs: Mapping[str, Any], job: JobExecution) -> int:
-    environment = str(inputs.get("environment") or job.job.environment or "")
-    if not environment:
-        raise StackwrightError("deploy needs with.environment (or the job's environment)")
-    project = Path(str(inputs.get("project", ".")))
-    project = project if project.is_absolute() else job.env.project_dir / project
-    variables = dict(inputs.get("variables") or {})
-    argv = [sys.executable, "-m", "stackwright", "-C", str(project.resolve()), "--env",
-            environment, "--color", "never", "apply", "--yes"]
-    argv += [a for k, v in sorted(variables.items()) for a in ("--var", f"{k}={v}")]
-    job.log(f"[stackwright] deploy to {environment}: " + " ".join(
-        f"{k}={v}" for k, v in sorted(variables.items())))
-    code = stream_stoppable(argv, job.log, stop=job.stop_reason)
-    if code != 0:
-        job.log(f"[stackwright] deploy to {environment} failed (apply exited {code})")
-    return code
-
-
 def test_report(inputs: Mapping[str, Any], job: JobExecution) -> int:
     patterns = inputs.get("junit") or []
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
@@ -107,5 +89,8 @@ def test_report(inputs: Mapping[str, Any], job: JobExecution) -> int:
     return 1 if failing and inputs.get("failOnFailure", True) else 0
 
 
-STEPS: dict[str, StepFn] = {"checkout": checkout, "build-image": build_image,
-                            "deploy": deploy, "test-report": test_report}
+CHECKOUT_STEP = PipelineStep("checkout", "the run's commit of the pipeline's repo", checkout)
+BUILD_IMAGE_STEP = PipelineStep("build-image", "podman build; outputs image (by digest)",
+                                build_image)
+TEST_REPORT_STEP = PipelineStep("test-report", "JUnit XML into the run's test summary",
+                                test_report)

@@ -75,8 +75,8 @@ def test_bad_cron_and_unknown_uses_are_reported_together(tmp_path: Path) -> None
     errors = _errors(tmp_path, text)
     assert len(errors) == 2
     assert ":3:21: on.schedule.0.cron: '61 * * * *' is not a cron schedule" in errors[0]
-    assert ":14:15: jobs.build.steps.0.uses: unknown uses 'deploy-it'; built-in steps: " \
-           "checkout, build-image, deploy, test-report" in errors[1]
+    assert ":14:15: jobs.build.steps.0.uses: unknown uses 'deploy-it'; registered steps: " \
+           "build-image, checkout, deploy, scan, test-report" in errors[1]
 
 
 def test_unknown_field_gets_a_hint(tmp_path: Path) -> None:

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from stackwright.core.engine import Engine
-from stackwright.pipelines.dag import expand
-from stackwright.pipelines.model import PipelineDef
 from stackwright.pipelines.approvals import ApprovalRefused, Approver
 from stackwright.pipelines.artifacts import ArtifactExpired, expire_due, listing, usable
-from stackwright.pipelines.model import retention_seconds
+from stackwright.pipelines.dag import expand
+from stackwright.pipelines.model import PipelineDef, retention_seconds
 from stackwright.pipelines.service import PipelineError, PipelineService
 from stackwright.pipelines.store import RunStore
 
