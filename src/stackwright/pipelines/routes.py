@@ -34,10 +34,12 @@ def _guard(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def mount(app: FastAPI, ctx: PlatformContext) -> None:
+    from stackwright.pipelines.console import mount_console
     from stackwright.pipelines.service import PipelineService
 
     service = PipelineService(ctx.engine)
     app.include_router(router(service, ctx.access), prefix="/api/v1/pipelines")
+    mount_console(app, ctx, service)
 
 
 def router(service: PipelineService, access: Any = None) -> APIRouter:
