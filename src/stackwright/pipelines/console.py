@@ -40,7 +40,8 @@ RUNS = """\
 <th scope="col">Took</th></tr></thead><tbody>
 {% for r in runs %}<tr data-run="{{ r.id }}">
 <td><a href="/console/pipelines/runs/{{ r.id }}">{{ r.pipeline }}#{{ r.number }}</a></td>
-<td class="{{ r.status }} {{ r.status|tone }}">{{ r.status }}{% if r.waiting %} · waiting for approval{% endif %}</td>
+<td class="{{ r.status }} {{ r.status|tone }}">{{ r.status }}{% if r.waiting %}
+ · waiting for approval{% endif %}</td>
 <td>{{ r.trigger }}</td><td class="hide-narrow">{{ r.ref }}</td>
 <td class="hide-narrow"><code>{{ r.sha[:10] }}</code></td>
 <td>{% if r.duration_s is not none %}{{ "%.1f"|format(r.duration_s) }} s{% endif %}</td></tr>
@@ -50,8 +51,9 @@ JOBS = """\
 <div id="pl-jobs"{% if live %} hx-get="/console/pipelines/runs/{{ run.id }}/jobs"
  hx-trigger="every 2s" hx-swap="outerHTML"{% endif %}>
 {% if message %}<p role="alert" class="{{ 'ok' if ok else 'bad' }}">{{ message }}</p>{% endif %}
-<p>Run <code>{{ run.id }}</code>: <strong class="{{ run.status }} {{ run.status|tone }}" id="pl-run-status">{{
- run.status }}</strong> · {{ run.trigger }} · {{ run.ref }}</p>
+<p>Run <code>{{ run.id }}</code>:
+ <strong class="{{ run.status }} {{ run.status|tone }}" id="pl-run-status">{{ run.status
+ }}</strong> · {{ run.trigger }} · {{ run.ref }}</p>
 <div class="wrap"><table><thead><tr><th scope="col">Job</th><th scope="col">Status</th>
 <th scope="col">Steps</th><th scope="col" class="hide-narrow">Took</th></tr></thead><tbody>
 {% for j in run.jobs %}<tr data-job="{{ j.name }}">
