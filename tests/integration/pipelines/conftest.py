@@ -115,3 +115,14 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 150) -> Any:
 def job_of(doc: dict[str, Any], name: str) -> dict[str, Any]:
     found: dict[str, Any] = next(j for j in doc["jobs"] if j["name"] == name)
     return found
+
+
+def declare_pipeline(project: Project, name: str, text: str) -> None:
+    """The project's own pipeline file ``name`` and the Pipeline naming it (the only spec)."""
+    project.write(f".stackwright/pipelines/{name}.yaml", text)
+    project.write("main.yaml", f"""
+        apiVersion: stackwright.dev/v1
+        kind: Pipeline
+        metadata: {{name: {name}}}
+        spec: {{}}
+    """)

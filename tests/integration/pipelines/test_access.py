@@ -15,7 +15,7 @@ import httpx
 import pytest
 from tests.fixtures.cli import Project
 
-from .conftest import job_of, run_doc, wait_for
+from .conftest import declare_pipeline, job_of, run_doc, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +38,6 @@ jobs:
     environment: prod
     steps: [{run: "echo deployed to prod"}]
 """
-
-
-def _spec(p: Project) -> None:
-    p.write(".stackwright/pipelines/ship.yaml", PIPELINE)
-    p.write("main.yaml", """
-        apiVersion: stackwright.dev/v1
-        kind: Pipeline
-        metadata: {name: ship}
-        spec: {}
-    """)
 
 
 def _token(p: Project, user: str, *grants: tuple[str, str]) -> str:
@@ -75,7 +65,7 @@ def _artifacts(api: str, token: str, run: str) -> dict[str, Any]:
 def test_roles_decide_approvals_and_expired_artifacts_are_removed(
         pl_project: Project, tmp_path: Path) -> None:
     p = pl_project
-    _spec(p)
+    declare_pipeline(p, "ship", PIPELINE)
     assert p.run("apply", "--yes").code == 0
     dev = _token(p, "dana")
     ops = _token(p, "omar", ("operator", "prod"))

@@ -6,22 +6,16 @@ artifact downloads. Screenshots go to ``test-artifacts/console/`` (or
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.fixtures.cli import Project
+from tests.integration.server.test_console_browser import _shot, browser  # noqa: F401
 
-from .conftest import job_of, run_doc, wait_for
+from .conftest import declare_pipeline, job_of, run_doc, wait_for
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parents[3] / "test-artifacts")) / "console"
 PASSWORDS = {"dana": "dana-pass-123", "omar": "omar-pass-123"}
 PIPELINE = """
 environments:
@@ -37,25 +31,6 @@ jobs:
     environment: prod
     steps: [{run: "echo deploying; sleep 2; echo deployed to prod"}]
 """
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: make setup installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def _log_in(page: Any, api: str, user: str) -> None:
@@ -75,15 +50,9 @@ def _users(p: Project) -> None:
 
 
 def test_an_operator_approves_a_waiting_pipeline_in_the_console(
-        pl_project: Project, browser: Any, tmp_path: Path) -> None:
+        pl_project: Project, browser: Any, tmp_path: Path) -> None:  # noqa: F811
     p = pl_project
-    p.write(".stackwright/pipelines/ship.yaml", PIPELINE)
-    p.write("main.yaml", """
-        apiVersion: stackwright.dev/v1
-        kind: Pipeline
-        metadata: {name: ship}
-        spec: {}
-    """)
+    declare_pipeline(p, "ship", PIPELINE)
     _users(p)
     up = p.run("up", timeout=300)
     assert up.code == 0, up.out + up.err

@@ -12,7 +12,7 @@ from tests.fixtures.cli import Project
 
 from stackwright.pipelines.step_api import PipelineStep, load_step, step_names
 
-from .conftest import job_of, run_doc
+from .conftest import declare_pipeline, job_of, run_doc
 
 pytestmark = pytest.mark.slow
 
@@ -53,14 +53,8 @@ def test_every_registered_step_loads_and_names_itself() -> None:
 def test_scan_step_keeps_sarif_and_fails_at_its_threshold(pl_project: Project,
                                                           tmp_path: Path) -> None:
     p = pl_project
-    p.write(".stackwright/pipelines/scan.yaml", PIPELINE.format(
-        base="localhost/base:latest", planted=PLANTED))
-    p.write("main.yaml", """
-        apiVersion: stackwright.dev/v1
-        kind: Pipeline
-        metadata: {name: scan}
-        spec: {}
-    """)
+    declare_pipeline(p, "scan", PIPELINE.format(base="localhost/base:latest",
+                                                 planted=PLANTED))
     ran = p.run("pipeline", "run", "scan", timeout=300)
     assert ran.code == 1, ran.out + ran.err
     run = p.run("pipeline", "list", "-o", "json").json()["runs"][0]["id"]
@@ -91,7 +85,7 @@ def test_scan_step_keeps_sarif_and_fails_at_its_threshold(pl_project: Project,
 
 def test_bad_scan_inputs_fail_the_step_with_their_field(pl_project: Project) -> None:
     p = pl_project
-    p.write(".stackwright/pipelines/bad.yaml", """
+    declare_pipeline(p, "bad", """
         jobs:
           scan:
             host: true
@@ -99,12 +93,6 @@ def test_bad_scan_inputs_fail_the_step_with_their_field(pl_project: Project) -> 
           escape:
             host: true
             steps: [{uses: scan, with: {path: ../..}}]
-    """)
-    p.write("main.yaml", """
-        apiVersion: stackwright.dev/v1
-        kind: Pipeline
-        metadata: {name: bad}
-        spec: {}
     """)
     assert p.run("pipeline", "run", "bad", timeout=300).code == 1
     run = p.run("pipeline", "list", "-o", "json").json()["runs"][0]["id"]
