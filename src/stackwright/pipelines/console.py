@@ -145,7 +145,10 @@ def run_html(service: PipelineService, run_ref: str) -> str:
 
 
 def _render_runs(view: PanelView) -> str:
-    return runs_html(_service(view.ctx))
+    service = _service(view.ctx)
+    if not service.declared():  # no pipeline: the project's database is left alone
+        return ('<p class="muted">No Pipeline in the spec (see docs/pipelines.md).</p>')
+    return runs_html(service)
 
 
 def _render_run(view: PanelView) -> str:
