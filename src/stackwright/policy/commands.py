@@ -16,15 +16,23 @@ from stackwright.policy.rego import Module
 def collect_test_modules(opts: Any, paths: list[Path], with_library: bool) -> list[Module]:
     """The modules ``policy test`` compiles: the given files and directories (every .rego
     below), or every Policy of the project (its modules, built-in rules and tests)."""
-    modules = _from_paths(opts.chdir, paths) if paths else _from_project(opts)
+    if paths:
+        modules = _from_paths(opts.chdir, paths)
+    elif with_library and not (opts.chdir / "stackwright.yaml").is_file():
+        modules = []  # `policy test --library` outside a project: the library alone
+    else:
+        modules = _from_project(opts)
     if with_library:
-        names = {m.name for m in modules}
-        for name in sorted(library.LIBRARY):
-            if f"<library {name}>" not in names:
-                modules.append(Module(f"<library {name}>",
-                                      library.module_path(name).read_text()))
-        modules.extend(Module(f"<library {p.name}>", p.read_text())
-                       for p in library.test_paths())
+        # A library file given as a path too (or a project's copy of it) is compiled once:
+        # the same rules twice are a conflict in Rego.
+        seen = {m.source for m in modules} | {m.name for m in modules}
+        shipped = [(f"<library {name}>", library.module_path(name))
+                   for name in sorted(library.LIBRARY)]
+        shipped += [(f"<library {p.name}>", p) for p in library.test_paths()]
+        for label, path in shipped:
+            source = path.read_text()
+            if label not in seen and source not in seen:
+                modules.append(Module(label, source))
     if not modules:
         raise SpecError("no Rego modules to test",
                         hint="declare a Policy, name .rego files or directories, or --library")

@@ -14,10 +14,10 @@ kinds := value if value := data.params.labelled_kinds
 
 deny contains msg if {
 	some c in input.changes
-	c.action in {"create", "update", "replace"}
 	c.kind in kinds
 	missing := [l | some l in required; not has_label(c, l)]
 	count(missing) > 0
+	c.action != "delete"
 	msg := concat("", [c.address, ": missing required label(s) ", concat(", ", missing), " (metadata.labels needs ", concat(", ", required), ")"])
 }
 
