@@ -139,15 +139,13 @@ def _environment_fail_on(opts: Any) -> str | None:
     try:
         from stackwright.cli.main import engine
         from stackwright.policy.gate import declared_policies
+        from stackwright.policy.imagegate import fail_on_for
 
         eng = engine(opts)
         for _, spec in declared_policies(eng.project.declared):
-            if spec.applies_to(eng.environment):
-                level = spec.params.get("vulnerabilities", {}).get("failOn")
-                if isinstance(level, dict):
-                    level = level.get(eng.environment, level.get("*"))
-                if level:
-                    return str(level)
+            level = fail_on_for(spec.params, eng.environment)
+            if spec.applies_to(eng.environment) and level:
+                return level
     except SpecError:
         return None
     return None

@@ -60,6 +60,10 @@ def policy_check(inp: PlanCheckInput) -> list[CheckResult]:
     for decl, spec in policies:
         loaded = load_policy(decl, spec, inp.project_dir)
         found.extend(evaluate(loaded, doc, changes, inp.environment))
+    if any("vulnerabilities" in spec.params for _, spec in policies):
+        from stackwright.policy.imagegate import vulnerability_results
+
+        found.extend(vulnerability_results(inp, policies))
     return found
 
 
