@@ -13,7 +13,8 @@ from stackwright.policy.findings import Finding, at_or_above, parse_severity
 from stackwright.policy.rego import Module
 
 
-def collect_test_modules(opts: Any, paths: list[Path], with_library: bool) -> list[Module]:
+def collect_test_modules(opts: Any, paths: list[Path], with_library: bool,
+                         eng: Any = None) -> list[Module]:
     """The modules ``policy test`` compiles: the given files and directories (every .rego
     below), or every Policy of the project (its modules, built-in rules and tests)."""
     if paths:
@@ -21,7 +22,7 @@ def collect_test_modules(opts: Any, paths: list[Path], with_library: bool) -> li
     elif with_library and not (opts.chdir / "stackwright.yaml").is_file():
         modules = []  # `policy test --library` outside a project: the library alone
     else:
-        modules = _from_project(opts)
+        modules = project_test_modules(eng) if eng is not None else _from_project(opts)
     if with_library:
         # A library file given as a path too (or a project's copy of it) is compiled once:
         # the same rules twice are a conflict in Rego.
@@ -62,9 +63,14 @@ def _rel(path: Path, root: Path) -> str:
 
 def _from_project(opts: Any) -> list[Module]:
     from stackwright.cli.main import engine
+
+    return project_test_modules(engine(opts))
+
+
+def project_test_modules(eng: Any) -> list[Module]:
+    """Every module and test file of the Policies an engine's project declares."""
     from stackwright.policy.gate import declared_policies, load_policy
 
-    eng = engine(opts)
     modules: dict[str, Module] = {}
     for decl, spec in declared_policies(eng.project.declared):
         loaded = load_policy(decl, spec, eng.root)
