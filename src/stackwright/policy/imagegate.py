@@ -3,7 +3,8 @@
 - ``image_built`` (entry point ``stackwright.image_built`` ``sbom``): after every Image or
   BaseImage build (or reuse), the image's packages as CycloneDX JSON, kept at
   ``.stackwright/sbom/<env>/<Kind>-<name>.json`` with the image's digest; an unchanged digest
-  is not inventoried again.
+  is not inventoried again. An image that cannot be read (``podman image mount`` refused) is
+  logged and left without SBOM; the build itself stands.
 - ``vulnerability_results`` (part of the ``policy`` plan check): a Policy whose params give
   ``vulnerabilities: {feed: osv.json, failOn: {prod: high, "*": critical}}`` denies a plan
   that creates or updates an image, or a resource using one (``refs``), whose kept SBOM has
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackwright.core.model import Action, Address, CheckResult, Declared
-from stackwright.errors import SpecError
+from stackwright.errors import SpecError, TargetError
 
 if TYPE_CHECKING:
     from stackwright.core.checks import PlanCheckInput
@@ -55,7 +56,11 @@ def image_built(ctx: DriverContext, address: Address, built: BuiltImage) -> None
     path = sbom_path(ctx.project_dir, ctx.environment, address)
     if kept_digest(path) == built.digest and built.digest:
         return
-    packages = inventory(built.ref)
+    try:
+        packages = inventory(built.ref)
+    except TargetError as exc:  # the image is built: say so, and leave it ungated
+        ctx.log(f"no SBOM of {built.ref}: {exc.message}")
+        return
     doc = to_cyclonedx(built.ref, packages)
     doc["metadata"]["properties"] = [{"name": _DIGEST, "value": built.digest}]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from tests.fixtures.cli import Project
 from tests.fixtures.podman_cleanup import remove_images
+
+from stackwright.core.kinds import DriverContext
+from stackwright.core.model import Address
+from stackwright.policy.imagegate import image_built, sbom_path
+from stackwright.tools.images import BuiltImage
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +82,12 @@ def test_build_keeps_the_sbom_and_prod_refuses_a_vulnerable_image(project: Proje
             project.run("--env", env, "destroy", "--yes", timeout=300)
         remove_images(f"localhost/{name}/*")
         remove_images(f"localhost/stackwright/{name}-*")
+
+
+def test_an_image_that_cannot_be_read_is_logged_and_the_build_stands(tmp_path: Path) -> None:
+    lines: list[str] = []
+    ctx = DriverContext(project_dir=tmp_path, environment="dev", log=lines.append)
+    missing = f"localhost/policy-imgate-{uuid.uuid4().hex[:8]}:nope"
+    image_built(ctx, Address("Image", "app"), BuiltImage(missing, "sha256:0", built=True))
+    assert not sbom_path(tmp_path, "dev", Address("Image", "app")).exists()
+    assert len(lines) == 1 and lines[0].startswith(f"no SBOM of {missing}: "), lines
