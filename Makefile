@@ -87,3 +87,13 @@ lint: .make/venv
 
 clean-venv:
 	rm -rf $(VENV) .make
+
+# Checkov, which `stackwright scan` runs on Terraform/Kubernetes files, in its own venv: its
+# pins conflict with Stackwright's. Optional: when it cannot install, scan says it did not run.
+CHECKOV_VENV ?= .venv-checkov
+setup: .make/checkov
+.make/checkov: constraints-checkov.txt
+	@mkdir -p .make
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@if $(CHECKOV_VENV)/bin/python -m pip install -q -c constraints-checkov.txt checkov >/dev/null; \
+	then touch $@; else echo "checkov did not install: stackwright scan runs without it"; fi

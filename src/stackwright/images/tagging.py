@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 from stackwright.core.kinds import Driver, DriverContext
@@ -19,6 +20,17 @@ from stackwright.core.model import Address, Applied, Observed, Recorded
 from stackwright.errors import PermanentError
 from stackwright.local import podman_for, scope_of
 from stackwright.tools.images import BuiltImage, env_tags, untag
+
+IMAGE_BUILT_GROUP = "stackwright.image_built"
+
+
+def after_build(ctx: DriverContext, address: Address, built: BuiltImage) -> None:
+    """Call every ``stackwright.image_built`` entry point, by name, as ``hook(ctx, address,
+    built)`` once an image is built, tagged or reused (a domain keeps what it derives from
+    the image: policy its SBOM). A hook that raises fails the create or update, as the
+    build would."""
+    for ep in sorted(entry_points(group=IMAGE_BUILT_GROUP), key=lambda e: e.name):
+        ep.load()(ctx, address, built)
 
 
 def recorded_ref(recorded: Recorded) -> str:
@@ -52,8 +64,10 @@ class TaggedImageDriver(Driver):
         return Observed() if ref and podman_for(ctx).image_exists(ref) else None
 
     def create(self, ctx: DriverContext, inputs: Mapping[str, Any]) -> Applied:
-        built = self.build(ctx, inputs, self.repo(ctx, ctx.address or self.default_address))
+        address = ctx.address or self.default_address
+        built = self.build(ctx, inputs, self.repo(ctx, address))
         ctx.log(describe(built))
+        after_build(ctx, address, built)
         return Applied(id=built.ref, outputs={"image": built.ref, "digest": built.digest})
 
     def update(self, ctx: DriverContext, recorded: Recorded, inputs: Mapping[str, Any]

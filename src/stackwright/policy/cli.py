@@ -84,23 +84,32 @@ def scan(
     fail_on: Annotated[str, FAIL_ON] = "high",
     checkov: Annotated[bool, typer.Option(
         help="Run Checkov on Terraform/Kubernetes files when it is installed.")] = True,
+    images: Annotated[list[str] | None, typer.Option(
+        "--image", help="Also look for secrets in this image's config and files (a ref, or "
+                        "Image/name of the project's state; repeatable).")] = None,
 ) -> None:
     """Scan a directory: the spec against the built-in policy library, Containerfiles,
-    secrets in files and logs, and (when installed) Checkov on Terraform/Kubernetes files."""
+    secrets in files and logs, and (when installed) Checkov on Terraform/Kubernetes files;
+    with --image, secrets in images too."""
     from stackwright.cli.main import _options, run
 
     opts = _options(ctx)
-    code = run(opts, lambda: _scan(opts, directory, sarif, fail_on, checkov))
+    code = run(opts, lambda: _scan(opts, directory, sarif, fail_on, checkov, images or []))
     if code:
         raise typer.Exit(code)
 
 
-def _scan(opts: Any, directory: Path, sarif: Path | None, fail_on: str, checkov: bool) -> int:
+def _scan(opts: Any, directory: Path, sarif: Path | None, fail_on: str, checkov: bool,
+          images: list[str]) -> int:
     from stackwright.policy.commands import report_findings
+    from stackwright.policy.imagescan import scan_image
+    from stackwright.policy.sbom import image_ref
     from stackwright.policy.scan import scan_directory
 
     root = directory if directory.is_absolute() else opts.chdir / directory
     findings, notes = scan_directory(root, use_checkov=checkov)
+    for image in images:
+        findings.extend(scan_image(image_ref(opts, image)))
     return report_findings(opts, findings, notes, sarif, fail_on, f"scan {directory}")
 
 

@@ -13,18 +13,27 @@ from stackwright.policy.findings import Finding, at_or_above, parse_severity
 from stackwright.policy.rego import Module
 
 
-def collect_test_modules(opts: Any, paths: list[Path], with_library: bool) -> list[Module]:
+def collect_test_modules(opts: Any, paths: list[Path], with_library: bool,
+                         eng: Any = None) -> list[Module]:
     """The modules ``policy test`` compiles: the given files and directories (every .rego
     below), or every Policy of the project (its modules, built-in rules and tests)."""
-    modules = _from_paths(opts.chdir, paths) if paths else _from_project(opts)
+    if paths:
+        modules = _from_paths(opts.chdir, paths)
+    elif with_library and not (opts.chdir / "stackwright.yaml").is_file():
+        modules = []  # `policy test --library` outside a project: the library alone
+    else:
+        modules = project_test_modules(eng) if eng is not None else _from_project(opts)
     if with_library:
-        names = {m.name for m in modules}
-        for name in sorted(library.LIBRARY):
-            if f"<library {name}>" not in names:
-                modules.append(Module(f"<library {name}>",
-                                      library.module_path(name).read_text()))
-        modules.extend(Module(f"<library {p.name}>", p.read_text())
-                       for p in library.test_paths())
+        # A library file given as a path too (or a project's copy of it) is compiled once:
+        # the same rules twice are a conflict in Rego.
+        seen = {m.source for m in modules} | {m.name for m in modules}
+        shipped = [(f"<library {name}>", library.module_path(name))
+                   for name in sorted(library.LIBRARY)]
+        shipped += [(f"<library {p.name}>", p) for p in library.test_paths()]
+        for label, path in shipped:
+            source = path.read_text()
+            if label not in seen and source not in seen:
+                modules.append(Module(label, source))
     if not modules:
         raise SpecError("no Rego modules to test",
                         hint="declare a Policy, name .rego files or directories, or --library")
@@ -54,9 +63,14 @@ def _rel(path: Path, root: Path) -> str:
 
 def _from_project(opts: Any) -> list[Module]:
     from stackwright.cli.main import engine
+
+    return project_test_modules(engine(opts))
+
+
+def project_test_modules(eng: Any) -> list[Module]:
+    """Every module and test file of the Policies an engine's project declares."""
     from stackwright.policy.gate import declared_policies, load_policy
 
-    eng = engine(opts)
     modules: dict[str, Module] = {}
     for decl, spec in declared_policies(eng.project.declared):
         loaded = load_policy(decl, spec, eng.root)
@@ -131,15 +145,13 @@ def _environment_fail_on(opts: Any) -> str | None:
     try:
         from stackwright.cli.main import engine
         from stackwright.policy.gate import declared_policies
+        from stackwright.policy.imagegate import fail_on_for
 
         eng = engine(opts)
         for _, spec in declared_policies(eng.project.declared):
-            if spec.applies_to(eng.environment):
-                level = spec.params.get("vulnerabilities", {}).get("failOn")
-                if isinstance(level, dict):
-                    level = level.get(eng.environment, level.get("*"))
-                if level:
-                    return str(level)
+            level = fail_on_for(spec.params, eng.environment)
+            if spec.applies_to(eng.environment) and level:
+                return level
     except SpecError:
         return None
     return None

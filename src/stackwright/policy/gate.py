@@ -1,15 +1,18 @@
 """The policy plan check (``stackwright.plan_checks`` entry ``policy``): every ``Policy`` that
 applies to the environment evaluates the plan's changes and yields its denials and warnings.
 
-Changes reach Rego masked (``change_to_json``): policies never see a sensitive value. They are
-evaluated in batches of ``BATCH`` (``input.changes``): regopy's cost grows faster than the
-size of one input, so rules are written per change, and ``input.summary`` carries the plan's
-counts for rules about the plan as a whole. No-op changes are not evaluated.
+Changes reach Rego masked (``change_to_json``): policies never see a sensitive value. The
+whole plan is one query (``input.changes`` holds every change, as conftest users write plan
+policies), on a bundle compiled once per policy digest and reused; ``input.summary`` carries
+the plan's counts. No-op changes are not evaluated.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +27,13 @@ from stackwright.policy.rego import Compiled, Module
 if TYPE_CHECKING:
     from stackwright.policy.kind import PolicySpec
 
-BATCH = 50
 CHECK = "policy"
 POLICY = "Policy"  # the kind's name; its module (pydantic models) loads only when declared
 _EVAL = "stackwright.policy_eval"
 _ADDRESS = re.compile(r"^([A-Z][A-Za-z0-9]*/[^\s:]+): ")
+_COMPILED: dict[str, Compiled] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,10 @@ def policy_check(inp: PlanCheckInput) -> list[CheckResult]:
     for decl, spec in policies:
         loaded = load_policy(decl, spec, inp.project_dir)
         found.extend(evaluate(loaded, doc, changes, inp.environment))
+    if any("vulnerabilities" in spec.params for _, spec in policies):
+        from stackwright.policy.imagegate import vulnerability_results
+
+        found.extend(vulnerability_results(inp, policies))
     return found
 
 
@@ -117,22 +126,47 @@ def _at(decl: Declared) -> Location | None:
 
 def evaluate(policy: LoadedPolicy, doc: Mapping[str, Any], changes: Sequence[Mapping[str, Any]],
              environment: str) -> list[CheckResult]:
+    """The policy's denials and warnings on the whole plan: one query, ``input.changes``
+    holding every change, on the policy's modules compiled once (``compiled_for``)."""
     if not policy.modules:
         return []
-    packages = list(dict.fromkeys(m.package for m in policy.modules))
-    runner = Module(f"<{policy.address} evaluation>", _runner(packages))
-    compiled = Compiled([*policy.modules, runner], f"x = data.{_EVAL}.result",
-                        {"params": policy.spec.params})
+    compiled = compiled_for(policy)
     level = policy.spec.level_for(environment)
     seen: dict[tuple[str, str, str, str | None], None] = {}
-    for start in range(0, len(changes), BATCH):
-        batch = {**doc, "changes": list(changes[start:start + BATCH])}
-        for item in compiled.query(batch) or []:
-            msg = item["msg"]
-            about = msg.get("address") if isinstance(msg, dict) else None
-            seen[(item["pkg"], item["level"], _text(msg), about)] = None
+    for item in compiled.query({**doc, "changes": list(changes)}) or []:
+        msg = item["msg"]
+        about = msg.get("address") if isinstance(msg, dict) else None
+        seen[(item["pkg"], item["level"], _text(msg), about)] = None
     return [_result(policy.address, pkg, lvl, msg, level, about)
             for pkg, lvl, msg, about in seen]
+
+
+def compiled_for(policy: LoadedPolicy) -> Compiled:
+    """The policy's modules, runner and params compiled into a bundle, kept by their digest:
+    a plan, its apply and every later plan of the process reuse it while nothing changed."""
+    packages = list(dict.fromkeys(m.package for m in policy.modules))
+    runner = Module(f"<{policy.address} evaluation>", _runner(packages))
+    modules = (*policy.modules, runner)
+    data = {"params": policy.spec.params}
+    key = policy_digest(modules, data)
+    with _CACHE_LOCK:
+        found = _COMPILED.get(key)
+    if found is not None:
+        return found
+    compiled = Compiled(modules, f"x = data.{_EVAL}.result", data)
+    with _CACHE_LOCK:
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > _CACHE_SIZE:
+            _COMPILED.pop(next(iter(_COMPILED)))
+    return compiled
+
+
+def policy_digest(modules: Sequence[Module], data: Mapping[str, Any]) -> str:
+    """A digest of modules (names and sources) and data: the compiled bundle's cache key."""
+    h = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
+    for m in modules:
+        h.update(b"\0" + m.name.encode() + b"\0" + m.source.encode())
+    return h.hexdigest()
 
 
 def _runner(packages: Iterable[str]) -> str:
@@ -161,5 +195,5 @@ def _result(address: Address, pkg: str, level: str, msg: str,
                        address=about or (found.group(1) if found else None))
 
 
-__all__ = ["BATCH", "LoadedPolicy", "change_docs", "declared_policies", "evaluate",
-           "load_policy", "policy_check"]
+__all__ = ["LoadedPolicy", "change_docs", "compiled_for", "declared_policies", "evaluate",
+           "load_policy", "policy_check", "policy_digest"]

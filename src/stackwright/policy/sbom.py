@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,14 @@ def image_ref(opts: Any, image: str) -> str:
 
 def inventory(ref: str) -> list[Package]:
     """Every Debian and Python package in image ``ref``."""
+    with mounted_image(ref) as root:
+        return sorted({*read_dpkg(root), *read_python(root)})
+
+
+@contextmanager
+def mounted_image(ref: str) -> Iterator[Path]:
+    """Image ``ref``'s filesystem (all its layers merged), read-only, through
+    ``podman image mount``; unmounted afterwards."""
     from stackwright.tools.podman import Podman
 
     podman = Podman()
@@ -71,7 +80,7 @@ def inventory(ref: str) -> list[Package]:
         raise TargetError(f"cannot read image {ref}: {exc.message}",
                           hint="is it a local image? see `podman images`") from exc
     try:
-        return sorted({*read_dpkg(root), *read_python(root)})
+        yield root
     finally:
         podman.probe(["image", "unmount", ref])
 
@@ -141,4 +150,5 @@ def _component(p: Package) -> dict[str, Any]:
             "purl": p.purl, "properties": props}
 
 
-__all__ = ["Package", "image_ref", "inventory", "read_dpkg", "read_python", "to_cyclonedx"]
+__all__ = ["Package", "image_ref", "inventory", "mounted_image", "read_dpkg", "read_python",
+           "to_cyclonedx"]

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,10 @@ def scan_directory(root: Path, *, use_checkov: bool = True) -> tuple[list[Findin
     texts = [p for p in files if p.suffix in TEXT_SUFFIXES or containerfile.is_containerfile(p)]
     findings.extend(scan_files(texts, root))
     if (root / "stackwright.yaml").is_file():
-        findings.extend(scan_spec(root))
+        try:
+            findings.extend(scan_spec(root))
+        except SpecError as exc:  # the other scanners' findings still count
+            notes.append(f"the spec was not checked, it does not load: {exc}")
     if use_checkov and any(p.suffix in _IAC_SUFFIXES for p in files):
         found, note = run_checkov(root)
         findings.extend(found)
@@ -96,15 +100,21 @@ def scan_spec(root: Path) -> list[Finding]:
     return out
 
 
+CHECKOV_ENV = "STACKWRIGHT_CHECKOV"
+_CHECKOV_ARGS = ("-o", "json", "--quiet", "--compact", "--skip-download",
+                 "--framework", "terraform", "kubernetes")
+
+
 def run_checkov(root: Path) -> tuple[list[Finding], str | None]:
     """Checkov's failed checks, or a note saying why it did not run."""
-    exe = shutil.which("checkov") or _venv_checkov()
+    exe, tried = find_checkov(root)
     if exe is None:
         return [], ("Checkov is not installed: Terraform and Kubernetes files were checked for "
-                    "secrets only (install checkov, e.g. with pipx, to run its checks)")
+                    f"secrets only (looked at {tried}; `make setup` installs it into "
+                    f".venv-checkov, or set {CHECKOV_ENV})")
     try:
-        proc = subprocess.run([exe, "-d", str(root), "-o", "json", "--quiet", "--compact"],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run([exe, "-d", str(root), *_CHECKOV_ARGS], capture_output=True,
+                              text=True, timeout=600, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [], f"Checkov did not run: {exc}"
     try:
@@ -114,9 +124,37 @@ def run_checkov(root: Path) -> tuple[list[Finding], str | None]:
     return checkov_findings(doc, root), None
 
 
-def _venv_checkov() -> str | None:
-    candidate = Path(sys.executable).with_name("checkov")
-    return str(candidate) if candidate.is_file() else None
+def find_checkov(root: Path) -> tuple[str | None, str]:
+    """The ``checkov`` to run, in this order: ``$STACKWRIGHT_CHECKOV``; ``settings.policy.
+    checkov`` of the scanned project's stackwright.yaml; ``checkov`` on PATH; beside the
+    Python running Stackwright; in a ``.venv-checkov`` beside that Python's venv (what
+    ``make setup`` installs). A configured path is the only one tried. Also says where it
+    looked."""
+    configured = os.environ.get(CHECKOV_ENV) or _setting(root)
+    # A configured path is the only one tried: a typo must not run another Checkov.
+    candidates = [configured] if configured else [
+        shutil.which("checkov"), str(Path(sys.executable).with_name("checkov")),
+        str(Path(sys.prefix).parent / ".venv-checkov" / "bin" / "checkov")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate, candidate
+    tried = ", ".join(c for c in candidates if c)
+    return None, tried
+
+
+def _setting(root: Path) -> str | None:
+    import yaml
+
+    try:
+        doc = yaml.safe_load((root / "stackwright.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    settings = doc.get("settings") if isinstance(doc, dict) else None
+    policy = settings.get("policy") if isinstance(settings, dict) else None
+    value = policy.get("checkov") if isinstance(policy, dict) else None
+    if not isinstance(value, str) or not value:
+        return None
+    return str(value if Path(value).is_absolute() else root / value)
 
 
 def checkov_findings(doc: Any, root: Path) -> list[Finding]:
@@ -131,7 +169,9 @@ def checkov_findings(doc: Any, root: Path) -> list[Finding]:
                 str(check.get("check_id")), Severity[severity] if severity in Severity.__members__
                 else Severity.MEDIUM, str(check.get("check_name") or check.get("check_id")),
                 str(check.get("file_path", "")).lstrip("/"), int(lines[0] or 0), tool="checkov",
-                title=str(check.get("check_name") or "")))
+                title=str(check.get("check_name") or ""),
+                properties={k: str(check[k]) for k in ("resource", "guideline", "check_type")
+                            if check.get(k)} | {"framework": str(report.get("check_type", ""))}))
     return out
 
 
@@ -139,4 +179,5 @@ def _rel(path: Path, root: Path) -> str:
     return str(path.relative_to(root))
 
 
-__all__ = ["checkov_findings", "run_checkov", "scan_directory", "scan_spec", "walk"]
+__all__ = ["CHECKOV_ENV", "checkov_findings", "find_checkov", "run_checkov", "scan_directory",
+           "scan_spec", "walk"]

@@ -1,6 +1,9 @@
 """Secret detection in files (spec files, Containerfiles, pipeline logs) with detect-secrets:
 known token patterns (AWS, GitHub, Slack, private keys, ...), keywords and high-entropy
 strings. A finding names the file, line and kind of secret, never its value.
+
+Public API (the pipelines domain calls it; keep it stable): ``scan_files(paths, root)`` and
+``scan_text(text, source)`` for a log held in memory; images: ``imagescan.scan_image``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,20 @@ def scan_files(paths: list[Path], root: Path) -> list[Finding]:
     return findings
 
 
+def scan_text(text: str, source: str, *, first_line: int = 1) -> list[Finding]:
+    """Every secret in ``text`` (a pipeline step's log, an image's config), reported at
+    ``source`` and its line (``first_line`` is the number of the text's first line)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sw-secretscan-") as tmp:
+        path = Path(tmp) / "text.log"
+        path.write_text(text)
+        found = scan_files([path], Path(tmp))
+    return [Finding(f.rule, f.severity, f.message, source,
+                    f.line + first_line - 1 if f.line else 0, f.tool, f.title, f.properties)
+            for f in found]
+
+
 def _is_reference(path: Path, root: Path, line: int | None) -> bool:
     if not line:
         return False
@@ -56,4 +73,4 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-__all__ = ["scan_files"]
+__all__ = ["scan_files", "scan_text"]

@@ -18,7 +18,8 @@ from stackwright.core.model import (
     Plan,
 )
 from stackwright.errors import PlanRefusedError, SpecErrors
-from stackwright.policy.gate import BATCH, policy_check
+from stackwright.policy import gate
+from stackwright.policy.gate import policy_check
 
 SERVICE = {"image": "nginx:1.27", "resources": {"cpus": 1, "memory": "64m"}}
 
@@ -118,10 +119,26 @@ def test_sensitive_values_reach_policies_masked(tmp_path: Path) -> None:
     assert [r.message for r in found] == ["(sensitive)"]
 
 
-def test_every_change_of_a_large_plan_is_evaluated() -> None:
-    decls = [declared(f"Service/s{i}", SERVICE) for i in range(BATCH * 2 + 3)]
-    found = check([*decls, policy(library=["required-labels"])])
-    assert len(found) == len(decls)
+def test_every_change_of_a_large_plan_is_evaluated_in_one_query() -> None:
+    decls = [declared(f"Service/s{i}", SERVICE) for i in range(203)]
+    whole = ("package team.size\nimport rego.v1\n"
+             "warn contains msg if {\n  n := count(input.changes)\n  n > 200\n"
+             "  msg := concat(\"\", [\"Policy: \", format_int(n, 10), \" changes\"])\n}\n")
+    found = check([*decls, policy(library=["required-labels"], modules=[{"inline": whole}])])
+    denials = [r for r in found if r.level == "deny"]
+    assert sorted(r.address or "" for r in denials) == sorted(str(d.address) for d in decls)
+    # a rule about the whole plan sees every change at once, not a batch of them
+    assert [r.message for r in found if r.level == "warn"] == ["Policy: 203 changes"]
+
+
+def test_the_compiled_policy_is_reused_until_a_module_changes() -> None:
+    gate._COMPILED.clear()
+    web = declared("Service/web", SERVICE)
+    check([web, policy(library=["required-labels"])])
+    check([web, policy(library=["required-labels"])], env="dev")
+    assert len(gate._COMPILED) == 1
+    check([web, policy(library=["required-labels"], params={"required_labels": ["owner"]})])
+    assert len(gate._COMPILED) == 2
 
 
 def test_bad_rego_names_file_line_and_column(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ environments := value if value := data.params.digest_environments
 deny contains msg if {
 	input.environment in environments
 	some c in input.changes
-	c.action != "delete"
 	image := c.after.image
 	is_string(image)
 	not contains(image, "@sha256:")
 	not built_here(c)
+	c.action != "delete"
 	msg := concat("", [c.address, ": image ", image, " is not pinned by digest in ", input.environment, " (write image@sha256:..., or build it with an Image resource)"])
 }
 

@@ -54,3 +54,17 @@ test_referenced_secret_allowed if {
 	found := data.stackwright.lib.secret_refs.deny with input.changes as [{"address": "Service/a", "kind": "Service", "action": "create", "after": {"env": {"API_TOKEN": "(sensitive)"}}, "refs": {"env.API_TOKEN": "Secret/t"}}]
 	count(found) == 0
 }
+
+test_whole_plan_one_result_per_change if {
+	plan := [
+		{"address": "Service/a", "kind": "Service", "action": "create", "after": {"privileged": true}},
+		{"address": "Service/b", "kind": "Service", "action": "update", "after": {"securityContext": {"privileged": true}}},
+		{"address": "Service/c", "kind": "Service", "action": "create", "after": {"privileged": false}},
+		{"address": "Service/d", "kind": "Service", "action": "delete", "after": {"privileged": true}},
+	]
+	found := data.stackwright.lib.no_privileged.deny with input.changes as plan
+	found == {
+		"Service/a: runs a privileged container (drop privileged: true)",
+		"Service/b: runs a privileged container (drop privileged: true)",
+	}
+}

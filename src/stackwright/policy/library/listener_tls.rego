@@ -10,8 +10,8 @@ private := value if value := data.params.private_addresses
 
 deny contains msg if {
 	some c in input.changes
-	c.action != "delete"
 	c.kind == "LoadBalancer"
+	c.action != "delete"
 	address := object.get(c.after, "address", "127.0.0.1")
 	not address in private
 	c.after.http

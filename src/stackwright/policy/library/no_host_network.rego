@@ -5,8 +5,8 @@ import rego.v1
 
 deny contains msg if {
 	some c in input.changes
-	c.action != "delete"
 	host_network(c.after)
+	c.action != "delete"
 	msg := concat("", [c.address, ": uses the host network (give it its own Network)"])
 }
 

@@ -5,8 +5,8 @@ import rego.v1
 
 deny contains msg if {
 	some c in input.changes
-	c.action != "delete"
 	privileged(c.after)
+	c.action != "delete"
 	msg := concat("", [c.address, ": runs a privileged container (drop privileged: true)"])
 }
 

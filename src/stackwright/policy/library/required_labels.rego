@@ -14,14 +14,10 @@ kinds := value if value := data.params.labelled_kinds
 
 deny contains msg if {
 	some c in input.changes
-	c.action in {"create", "update", "replace"}
 	c.kind in kinds
-	missing := [l | some l in required; not has_label(c, l)]
+	have := {l | value := c.labels[l]; value != ""}
+	missing := [l | some l in required; not l in have]
 	count(missing) > 0
+	c.action != "delete"
 	msg := concat("", [c.address, ": missing required label(s) ", concat(", ", missing), " (metadata.labels needs ", concat(", ", required), ")"])
-}
-
-has_label(c, l) if {
-	value := c.labels[l]
-	value != ""
 }

@@ -10,8 +10,8 @@ kinds := value if value := data.params.limited_kinds
 
 deny contains msg if {
 	some c in input.changes
-	c.action in {"create", "update", "replace"}
 	c.kind in kinds
+	c.action != "delete"
 	missing := [f | some f in ["cpus", "memory"]; not has_limit(c.after, f)]
 	count(missing) > 0
 	msg := concat("", [c.address, ": no resource limit for ", concat(" and ", missing), " (set resources.", missing[0], ")"])

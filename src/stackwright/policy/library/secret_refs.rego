@@ -9,9 +9,9 @@ secretish := `(passw(or)?d|secret|token|api_?key|private_?key|credential)`
 
 deny contains msg if {
 	some c in input.changes
-	c.action != "delete"
 	some name, value in c.after.env
 	regex.match(secretish, lower(name))
+	c.action != "delete"
 	is_string(value)
 	value != "(sensitive)"
 	value != ""
