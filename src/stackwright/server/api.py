@@ -47,7 +47,7 @@ class OperationRequest(BaseModel):
 
 
 def mount_api(app: FastAPI, ctx: PlatformContext) -> None:
-    app.state.operations = Operations()
+    app.state.operations = ctx.operations = Operations()
     router = APIRouter(prefix="/api/v1", responses=ERRORS)
     _plan_routes(router, ctx)
     _operation_routes(router, ctx, app.state.operations)
@@ -214,7 +214,7 @@ def _record_routes(router: APIRouter, ctx: PlatformContext) -> None:
         return [{"address": str(a), "id": r.id, "status": r.status.value}
                 for a, r in sorted(snap.resources.items())]
 
-    @router.get("/state/history", summary="Every apply, destroy and repair, newest first")
+    @router.get("/state/history", summary="Every apply, destroy and repair, oldest first")
     async def history() -> list[dict[str, Any]]:
         eng = ctx.engine
         runs = await run_in_threadpool(eng.store.history, eng.name, eng.environment)
