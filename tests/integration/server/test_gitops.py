@@ -14,9 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from tests.fixtures.cli import STACKWRIGHT
-from tests.integration.server.daemon_fixture import Daemon, start_daemon, stop_daemon
+from tests.integration.server.daemon_fixture import (
+    PASSWORDS,
+    Daemon,
+    start_daemon,
+    stop_daemon,
+)
+from tests.integration.server.test_console_browser import _log_in, _shot, browser
 
 pytestmark = pytest.mark.slow
+__all__ = ["browser"]
 
 SPEC = """apiVersion: stackwright.dev/v1
 kind: File
@@ -213,3 +220,25 @@ def test_a_newer_commit_supersedes_the_waiting_one(approve: tuple[Daemon, Path])
         assert _run(ops, older, "superseded")()
         refused = ops.post(f"/api/v1/gitops/runs/{older}/approve")
         assert refused.status_code == 409 and "superseded" in refused.json()["detail"]
+
+
+def test_an_operator_approves_the_waiting_commit_in_the_console(
+        approve: tuple[Daemon, Path], browser: Any) -> None:
+    d, repo = approve
+    sha = _git(repo, "rev-parse", "HEAD")
+    with d.client("ops") as ops:
+        _wait("the head commit waiting", _run(ops, sha, "waiting"))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(60_000)
+    _log_in(page, d.api, "ops", PASSWORDS["ops"])
+    page.wait_for_url(f"{d.api}/console/")
+    page.get_by_role("link", name="GitOps", exact=True).click()
+    assert sha[:12] in page.locator("main").inner_text()
+    assert "prod v3" in page.locator("details", has_text="File/motd").inner_text()
+    _shot(page, "gitops-waiting")
+    page.get_by_role("button", name=f"Approve and apply commit {sha[:12]}").click()
+    page.locator("#gitops-result .succeeded").wait_for(timeout=120_000)
+    assert f"by gitops@{sha[:12]}" in page.locator("#gitops-result").inner_text()
+    _shot(page, "gitops-approved")
+    page.close()
+    assert (_tree(d, "prod") / "out" / "motd.txt").read_text() == "prod v3"
