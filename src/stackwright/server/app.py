@@ -52,7 +52,6 @@ def create_platform_app(ctx: PlatformContext) -> FastAPI:
 
     from stackwright.server.api import mount_api
     from stackwright.server.console import mount_console
-
     from stackwright.server.gitops_routes import mount_gitops
 
     mount_api(app, ctx)

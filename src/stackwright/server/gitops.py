@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ class GitOpsSettings:
     drift_correct: bool = False
 
     @classmethod
-    def read(cls, settings: dict[str, Any], environment: str) -> GitOpsSettings | None:
+    def read(cls, settings: Mapping[str, Any], environment: str) -> GitOpsSettings | None:
         """``settings.gitops`` for ``environment``; None when GitOps is not configured."""
         doc = settings.get("gitops")
         if doc is None:

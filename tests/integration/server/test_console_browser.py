@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.server.daemon_fixture import PASSWORDS, Daemon, start_daemon, stop_daemon
+from tests.integration.server.daemon_fixture import (
+    PASSWORDS,
+    SPEC,
+    Daemon,
+    start_daemon,
+    stop_daemon,
+)
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -83,8 +89,17 @@ def test_log_in_apply_from_the_plan_and_see_resources_healthy(console_daemon: Da
     assert "dev (session)" in page.locator("table").first.inner_text()
     page.get_by_role("link", name="Run 1: its changes").click()
     page.wait_for_url(f"{api}/console/history/1")
+    assert "create File/motd (by dev (session))" in page.locator("main").inner_text()
+    console_daemon.project.write("main.yaml", SPEC.replace("hello console", "hello again"))
+    page.get_by_role("link", name="Plan", exact=True).click()
+    page.get_by_role("button", name="Apply these changes").click()
+    page.locator("#operation .succeeded").wait_for(timeout=120_000)
+    page.get_by_role("link", name="History", exact=True).click()
+    page.get_by_role("link", name="Run 2: its changes").click()
     motd = page.locator("details", has_text="File/motd")
-    assert "create" in motd.inner_text() and "hello console" in motd.inner_text()
+    assert "update" in motd.inner_text()
+    assert ["content", "hello console", "hello again"] == \
+        motd.locator("tbody tr").first.locator("td").all_inner_texts()
     _shot(page, "history-run-diff")
     page.get_by_role("link", name="Audit", exact=True).click()
     assert "access.login_failed" in page.locator("table").inner_text()
@@ -159,4 +174,8 @@ def test_every_page_has_named_controls_aa_contrast_and_fits_the_width(
         scroll = page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= width, f"{path} scrolls sideways at {width}px ({scroll}px)"
         _shot(page, f"a11y-{width}-{path.strip('/').replace('/', '-') or 'overview'}")
+    page.evaluate("""document.querySelector("main").insertAdjacentHTML("beforeend",
+        '<p style="color:#aaa">faint</p><button aria-hidden="true"></button>')""")
+    assert page.evaluate(CONTRAST_JS) == ["P.: 2.32"], "the contrast check itself works"
+    assert len(page.evaluate(UNNAMED_JS)) == 1, "the name check itself works"
     page.close()

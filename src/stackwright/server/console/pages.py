@@ -170,12 +170,13 @@ def _view_routes(router: APIRouter, console: Console) -> None:
 
     @router.get("/gitops")
     async def gitops(request: Request) -> HTMLResponse:
-        found = ctx.components.get("gitops")
-        doc = found.status() if found is not None and hasattr(found, "listing") else None
-        runs = found.listing() if doc is not None else []
+        found: Any = ctx.components.get("gitops")
+        on = found is not None and hasattr(found, "listing")
+        doc = found.status() if on else None
+        runs = found.listing() if on else []
         waiting = next((r for r in runs if r["status"] == "waiting"), None)
         plan = (found.run_doc(waiting["commit"]) or {}).get("plan") if waiting else None
-        error = getattr(found, "error", None) if doc is None else None
+        error = getattr(found, "error", None) if not on else None
         return console.page(request, "gitops.html", "GitOps", gitops=doc, runs=runs,
                             waiting=waiting, waiting_changes=_changes(plan or {}),
                             can_approve=at_least(principal_of(request).role, "operator"),
