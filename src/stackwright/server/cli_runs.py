@@ -87,6 +87,8 @@ def needed_role(argv: list[str], environment: str, protected: tuple[str, ...]) -
     """The role ``argv`` needs here, or :class:`CliRefused`."""
     from stackwright.server.access.roles import deploy_role
 
+    if any("\x00" in arg for arg in argv):
+        raise CliRefused(400, "an argument holds a NUL character", "check the command line")
     for arg in argv:
         name = arg.split("=", 1)[0]
         if name in REFUSED_OPTIONS:
