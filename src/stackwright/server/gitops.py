@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any

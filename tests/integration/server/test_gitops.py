@@ -86,16 +86,22 @@ def _run(client: httpx.Client, sha: str, status: str) -> Callable[[], Any]:
     return probe
 
 
-@pytest.fixture(scope="module")
-def auto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Path]]:
-    tmp = tmp_path_factory.mktemp("gitops-auto")
+def _gitops_daemon(tmp: Path, env: str, content: str, message: str, drift: str
+                   ) -> Iterator[tuple[Daemon, Path]]:
+    """A daemon of ``env`` watching a new repository whose first commit holds ``content``."""
     repo = _repo(tmp)
-    _commit(repo, "v1", "first motd")
-    d = start_daemon(tmp, "dev", _settings(repo, "{interval: 1, correct: true}"))
+    _commit(repo, content, message)
+    d = start_daemon(tmp, env, _settings(repo, drift))
     try:
         yield d, repo
     finally:
         stop_daemon(d.proc)
+
+
+@pytest.fixture(scope="module")
+def auto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Path]]:
+    yield from _gitops_daemon(tmp_path_factory.mktemp("gitops-auto"), "dev", "v1",
+                              "first motd", "{interval: 1, correct: true}")
 
 
 def _tree(d: Daemon, env: str) -> Path:
@@ -165,14 +171,8 @@ def test_a_bad_commit_fails_with_the_spec_error_and_is_not_applied(auto: tuple[D
 
 @pytest.fixture(scope="module")
 def approve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Path]]:
-    tmp = tmp_path_factory.mktemp("gitops-approve")
-    repo = _repo(tmp)
-    _commit(repo, "prod v1", "prod motd")
-    d = start_daemon(tmp, "prod", _settings(repo, "{interval: 3600}"))
-    try:
-        yield d, repo
-    finally:
-        stop_daemon(d.proc)
+    yield from _gitops_daemon(tmp_path_factory.mktemp("gitops-approve"), "prod", "prod v1",
+                              "prod motd", "{interval: 3600}")
 
 
 def test_protected_environment_waits_for_an_operators_approval(

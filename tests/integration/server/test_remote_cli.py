@@ -45,7 +45,8 @@ def _remote(d: Daemon, user: str, *args: str, cwd: Path) -> subprocess.Completed
 SAME = [("state", "list"), ("state", "list", "-o", "json"), ("state", "show", "File/motd"),
         ("state", "history"), ("drift",), ("output", "-o", "json"), ("graph",),
         ("policy", "library"), ("pipeline", "list"), ("rollout", "status", "web"),
-        ("slo", "status"), ("audit", "verify", "-o", "json")]
+        ("slo", "status"), ("alerts",), ("backup", "list"), ("drill", "history"),
+        ("scan", "."), ("audit", "verify", "-o", "json")]
 
 
 @pytest.mark.parametrize("args", SAME, ids=" ".join)
