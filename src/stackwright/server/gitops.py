@@ -151,6 +151,7 @@ class GitOps:
         self.thread.join(timeout=30)
 
     def status(self) -> dict[str, Any]:
+        self._settle(start=False)  # an apply that ended since the last poll shows as ended
         with self.lock:
             waiting = [r["commit"] for r in self.runs if r["status"] == "waiting"]
             return {"state": "running" if self.thread.is_alive() else "stopped",
@@ -215,7 +216,7 @@ class GitOps:
             made = eng.plan()
             write_plan(made, self._plan_file(run["commit"]), eng.cipher)
             doc = plan_to_json(made)
-        except StackwrightError as exc:
+        except Exception as exc:  # a spec error, or a driver failing to read: reported
             run.update(status="failed", error=_error_text(exc))
             self._log("gitops.plan_failed", level="error", commit=run["commit"],
                       error=run["error"])
@@ -266,11 +267,11 @@ class GitOps:
         self._log("gitops.apply", commit=run["commit"], operation=op.id)
         return True
 
-    def _settle(self) -> None:
+    def _settle(self, start: bool = True) -> None:
         """Record finished applies; start a pending auto apply once nothing else runs."""
         with self.lock:
             for run in self.runs:
-                if run["status"] == "pending" and run["commit"] == self.seen:
+                if start and run["status"] == "pending" and run["commit"] == self.seen:
                     self._apply(run)
                 elif run["status"] == "applying":
                     self._finished(run)
@@ -355,6 +356,7 @@ class GitOps:
             return None if run is None else dict(run)
 
     def listing(self) -> list[dict[str, Any]]:
+        self._settle(start=False)
         with self.lock:
             return [self._public(r) for r in self.runs]
 
@@ -395,9 +397,11 @@ class GitOps:
             tmp.replace(self._state_file)
 
 
-def _error_text(exc: StackwrightError) -> str:
+def _error_text(exc: Exception) -> str:
     from stackwright.errors import SpecErrors
 
+    if not isinstance(exc, StackwrightError):
+        return f"{type(exc).__name__}: {exc}"
     if isinstance(exc, SpecErrors):
         return "\n".join([exc.message, *(str(e) for e in exc.errors)])
     hint = getattr(exc, "hint", None)
