@@ -207,6 +207,11 @@ def test_protected_environment_waits_for_an_operators_approval(
     listed = subprocess.run([STACKWRIGHT, "gitops", "status", "-o", "json"], env=env,
                             capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and '"mode": "approve"' in listed.stdout
+    text = subprocess.run([STACKWRIGHT, "gitops", "status"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert text.returncode == 0, text.stderr
+    assert f"{sha[:12]}  applied    1 create" in text.stdout and "(main), mode approve" in \
+        text.stdout and "approved by ops (token)" in text.stdout, text.stdout
 
 
 def test_a_newer_commit_supersedes_the_waiting_one(approve: tuple[Daemon, Path]) -> None:
