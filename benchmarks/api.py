@@ -10,8 +10,12 @@ interleaved:
 - the console's overview page: its weight (HTML + CSS + htmx, and gzip of each) and the time
   to first contentful paint in Debian's headless Chromium (Playwright), after logging in.
 
-The 1,000-line log query of the issue needs the logs domain (not in this branch): reported
-as null. The last line of stdout is one JSON object (``emit_result``).
+- ``GET /api/v1/observe/logs?service=web&limit=1000``: the 1,000 newest of ``--log-lines``
+  collected lines (20,000 by default, written into the daemon's log store before it starts,
+  as its collector writes them), at 1 and 16 clients; every answer is checked to hold 1,000
+  lines.
+
+The last line of stdout is one JSON object (``emit_result``).
 
     .venv/bin/python benchmarks/api.py                      # 400 requests per cell
     .venv/bin/python benchmarks/api.py --requests 40 --no-browser   # smoke test
@@ -36,6 +40,7 @@ from _harness import emit_result, format_table, free_port, log, machine, scratch
 from _loadgen import percentiles
 
 CHROMIUM = "/usr/bin/chromium"
+LOGS = "/api/v1/observe/logs?service=web&limit=1000"
 
 
 def make_project(work: Path, resources: int, cli: str, env: dict[str, str]) -> None:
@@ -48,6 +53,26 @@ def make_project(work: Path, resources: int, cli: str, env: dict[str, str]) -> N
     subprocess.run([cli, "user", "add", "bench", "--role", "viewer", "--password-stdin"],
                    cwd=work, env=env, input=b"bench-password\n", check=True,
                    stdout=subprocess.DEVNULL)
+
+
+def seed_logs(work: Path, lines: int, env: dict[str, str]) -> None:
+    """``lines`` log lines of a service ``web`` in the project's log store."""
+    os.environ["STACKWRIGHT_KEY_DIR"] = env["STACKWRIGHT_KEY_DIR"]
+    from stackwright.core.engine import Engine
+    from stackwright.observe.logstore import LogLine, LogStore
+    from stackwright.observe.logview import log_db
+
+    environment = Engine(work).environment
+    path = log_db(work, environment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = LogStore(path)
+    now = time.time() - lines * 0.01
+    batch = [LogLine(time=now + i * 0.01, service="web", environment=environment,
+                     revision="r1", replica=str(i % 3), container=f"web-{i % 3}",
+                     stream="stdout", message=f"GET /orders/{i} 200 in {i % 97} ms",
+                     level="info") for i in range(lines)]
+    store.append(batch, "bench", "web-0", lines, 1)
+    store.close()
 
 
 def token(cli: str, work: Path, env: dict[str, str]) -> str:
@@ -73,9 +98,10 @@ def start(cli: str, work: Path, env: dict[str, str], port: int) -> subprocess.Po
     raise SystemExit("the daemon did not start")
 
 
-def cell(port: int, path: str, headers: dict[str, str], clients: int, total: int
-         ) -> dict[str, Any]:
-    """``total`` GETs of ``path`` over ``clients`` keep-alive connections."""
+def cell(port: int, path: str, headers: dict[str, str], clients: int, total: int,
+         lines: int | None = None) -> dict[str, Any]:
+    """``total`` GETs of ``path`` over ``clients`` keep-alive connections; with ``lines``,
+    each answer must hold that many log lines."""
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
@@ -88,9 +114,10 @@ def cell(port: int, path: str, headers: dict[str, str], clients: int, total: int
             started = time.perf_counter()
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
-            resp.read()
+            body = resp.read()
             mine.append(time.perf_counter() - started)
-            if resp.status != 200:
+            if resp.status != 200 or (lines is not None
+                                      and len(json.loads(body)["lines"]) != lines):
                 with lock:
                     failures[0] += 1
         with lock:
@@ -151,6 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--resources", type=int, default=50)
+    parser.add_argument("--log-lines", type=int, default=20_000)
     parser.add_argument("--no-browser", action="store_true")
     args = parser.parse_args()
     cli = str(Path(sys.executable).with_name("stackwright"))
@@ -158,6 +186,7 @@ def main() -> None:
         env = {**os.environ, "STACKWRIGHT_KEY_DIR": str(work / "keys"), "NO_COLOR": "1"}
         log(f"applying {args.resources} resources")
         make_project(work, args.resources, cli, env)
+        seed_logs(work, args.log_lines, env)
         secret = token(cli, work, env)
         port = free_port()
         proc = start(cli, work, env, port)
@@ -168,6 +197,9 @@ def main() -> None:
                 for path in ("/api/v1/health", "/api/v1/status"):
                     log(f"{path} x{clients}")
                     cells.append(cell(port, path, headers, clients, args.requests))
+                log(f"{LOGS} x{clients}")
+                cells.append(cell(port, LOGS, headers, clients, args.requests,
+                                  lines=min(1000, args.log_lines)))
             weight = page_weight(port, secret)
             fcp = None if args.no_browser else first_render(port)
         finally:
@@ -188,7 +220,8 @@ def report(cells: list[dict[str, Any]], weight: dict[str, Any], fcp: float | Non
               for c in cells if c["path"] == "/api/v1/status" and floor.get(c["clients"])}
     emit_result({"benchmark": "api", "resources": args.resources, "cells": cells,
                  "ratios": ratios, "console": {"weight": weight, "first_paint_ms": fcp},
-                 "log_query_1000_lines": None, "load_average": os.getloadavg()[0],
+                 "log_query_1000_lines": [c for c in cells if c["path"] == LOGS],
+                 "load_average": os.getloadavg()[0],
                  "machine": machine()})
 
 

@@ -246,12 +246,24 @@ def _status(opts: Options) -> None:
         shown = out.paint(state, "green" if state == "running" else "red")
         out.line(f"  component {name:<13} {shown}"
                  + (f"  {comp['url']}" if comp.get("url") else "")
+                 + (_gitops_line(comp) if name == "gitops" else "")
                  + (f"  {comp['error']}" if comp.get("error") else ""))
     for row in resources:
         health = str(row.get("health", row["status"]))
         color = "green" if health == "healthy" else ("red" if health == "missing" else "yellow")
         details = "  ".join(f"{k}={_short(v)}" for k, v in (row.get("outputs") or {}).items())
         out.line(f"  {out.paint('●', color)} {row['address']:<32} {health:<10} {details}")
+
+
+def _gitops_line(comp: dict[str, Any]) -> str:
+    """``mode auto at <commit> (applied)``, and which commits wait for an approval."""
+    last = comp.get("last_run") or {}
+    text = f"  mode {comp.get('mode')} at {str(comp.get('commit') or '-')[:12]}"
+    text += f" ({last['status']})" if last else ""
+    if comp.get("waiting"):
+        text += "  waiting: " + ", ".join(c[:12] for c in comp["waiting"])
+    drift = comp.get("drift") or {}
+    return text + (f"  drift {drift['status']}" if drift else "")
 
 
 def _short(value: Any) -> str:

@@ -88,6 +88,7 @@ def register_commands() -> None:
     from stackwright.cli import (
         commands_access,
         commands_core,
+        commands_gitops,
         commands_secrets,
         commands_server,
         commands_state,
@@ -95,6 +96,7 @@ def register_commands() -> None:
 
     commands_core.register(app)
     commands_access.register(app)
+    commands_gitops.register(app)
     commands_state.register(state_app, audit_app, app)
     commands_server.register(app)
     commands_secrets.register(app)

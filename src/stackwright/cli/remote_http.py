@@ -1,13 +1,17 @@
 """The CLI against a remote daemon: with ``STACKWRIGHT_ADDR`` (the daemon's API, e.g.
-``https://platform.example:8443``) and ``STACKWRIGHT_TOKEN`` set, ``validate``, ``plan``,
-``apply --yes`` and ``destroy --yes`` run on that daemon, which prints exactly what the CLI
-prints here (it runs the same code) and gives the same exit code. The token's role decides
-what is allowed, as for any API client. Standard library only, like :mod:`.remote`.
+``https://platform.example:8443``) and ``STACKWRIGHT_TOKEN`` set, project commands run on that
+daemon, which prints exactly what the CLI prints here (it runs the same code) and gives the
+same exit code. The token's role decides what is allowed, as for any API client.
+Standard library only, like :mod:`.remote`.
 
-Any other command that reads or changes the project (``drift``, ``state``, ``import``…)
-is refused with a hint rather than run against a local directory by mistake; ``--help``,
-``version``, ``init``, ``user`` and ``token`` still run here. ``STACKWRIGHT_CA`` names a CA
-bundle to verify an HTTPS daemon with.
+``validate`` and ``plan`` use ``GET /api/v1/cli/{command}``; ``apply --yes`` and
+``destroy --yes`` start an operation and follow its events; every other command (``status``,
+``drift``, ``state …``, ``audit …``, the domains' ``rollout``, ``logs``, ``slo``,
+``alerts``, ``pipeline``, ``backup``, ``drill``, ``policy``, ``scan``…) goes to
+``POST /api/v1/cli/run`` (:mod:`stackwright.server.cli_runs`), whose output streams as it
+is written, so ``--follow`` follows. ``--help``, ``version``, ``init``, ``user``, ``token``
+and ``gitops`` (a client of the API itself) run here. ``STACKWRIGHT_CA`` names a CA bundle
+to verify an HTTPS daemon with.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import urllib.request
 from typing import Any
 
 LOCAL_ONLY = {"--help", "-h", "version", "init", "user", "token", "--install-completion",
-              "--show-completion", "schema"}
+              "--show-completion", "schema", "gitops"}
 
 
 def try_remote(argv: list[str], environ: Any) -> int | None:
@@ -39,10 +43,60 @@ def try_remote(argv: list[str], environ: Any) -> int | None:
     change = remote.parse(argv)
     if change is not None:
         return _operation(client, change)
-    sys.stderr.write(f"Error: with STACKWRIGHT_ADDR set, only validate, plan, apply --yes and "
-                     f"destroy --yes run on the daemon ({addr}) (unset STACKWRIGHT_ADDR to run "
-                     f"{argv[0]!r} on this machine)\n")
+    words = [a for a in argv if not a.startswith("-")]
+    if words[:1] in (["apply"], ["destroy"]) and not any(a in ("--yes", "-y") for a in argv):
+        sys.stderr.write("Error: a remote apply or destroy cannot ask for confirmation: "
+                         "review `stackwright plan`, then add --yes\n")
+        return 1
+    return _run_there(client, argv)
+
+
+def _run_there(client: Client, argv: list[str]) -> int:
+    """Any other command, run by the daemon; its output printed as it streams."""
+    color = _color(_option(argv, "--color") or "auto")
+    argv = _without(argv, "--color")  # decided here, where the terminal is
+    try:
+        with client._open("POST", "/api/v1/cli/run", {"argv": argv, "color": color}) as resp:
+            for raw in resp:
+                msg = json.loads(raw)
+                if "exit" in msg:
+                    return int(msg["exit"])
+                stream = sys.stdout if "o" in msg else sys.stderr
+                stream.write(msg.get("o", msg.get("e", "")))
+                stream.flush()
+    except urllib.error.HTTPError as exc:
+        _refused(exc)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        sys.stderr.write(f"Error: cannot reach the daemon at {client.addr}: {exc} "
+                         "(check STACKWRIGHT_ADDR)\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130  # closing the connection interrupts the command on the daemon
+    sys.stderr.write("Error: the daemon stopped streaming; its outcome is in its log\n")
     return 1
+
+
+def _without(argv: list[str], name: str) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def _color(asked: str) -> str:

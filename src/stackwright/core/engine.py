@@ -47,7 +47,11 @@ def redact_url(url: str) -> str:
 
 
 def actor() -> str:
-    """Who is acting: ``user@host``."""
+    """Who is acting: ``user@host``, or ``STACKWRIGHT_ACTOR`` when set (the daemon sets it
+    for a command it runs for a user it authenticated)."""
+    named = os.environ.get("STACKWRIGHT_ACTOR")
+    if named:
+        return named
     import getpass
     import socket
 

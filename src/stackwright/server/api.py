@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -47,12 +47,13 @@ class OperationRequest(BaseModel):
 
 
 def mount_api(app: FastAPI, ctx: PlatformContext) -> None:
-    app.state.operations = Operations()
+    app.state.operations = ctx.operations = Operations()
     router = APIRouter(prefix="/api/v1", responses=ERRORS)
     _plan_routes(router, ctx)
     _operation_routes(router, ctx, app.state.operations)
     _record_routes(router, ctx)
     _cli_routes(router, ctx)
+    _cli_run_route(router, ctx)
     app.include_router(router)
 
     @app.exception_handler(StackwrightError)
@@ -183,6 +184,67 @@ def _cli_routes(router: APIRouter, ctx: PlatformContext) -> None:
                                refresh=refresh, detailed=detailed_exitcode)
 
 
+class CliRunRequest(BaseModel):
+    argv: list[str] = Field(min_length=1, max_length=64,
+                            description="The command line after `stackwright`, as typed")
+    color: Literal["always", "never"] = "never"
+
+
+def _cli_run_route(router: APIRouter, ctx: PlatformContext) -> None:
+    @router.post("/cli/run", summary="Run a CLI command on the daemon (remote CLI): its "
+                 "output and exit code as JSON lines, streamed",
+                 response_class=StreamingResponse,
+                 responses={200: {"content": {"application/x-ndjson": {}},
+                                  "description": 'lines {"o": text}, {"e": text}, then '
+                                                 '{"exit": code}'}})
+    def cli_run(body: CliRunRequest, request: Request) -> Response:
+        from stackwright.server.access.roles import at_least, protected_environments
+        from stackwright.server.cli_runs import CliRefused, command_of, needed_role
+
+        who = principal_of(request)
+        eng = ctx.engine
+        try:
+            needed = needed_role(body.argv, eng.environment,
+                                 protected_environments(eng.config.settings))
+        except CliRefused as exc:
+            return _refused(exc.status, str(exc), exc.hint)
+        command = command_of(body.argv)
+        if not at_least(who.role, needed):
+            return _refused(403, f"{who.name} is {who.role or 'not granted a role'} in "
+                                 f"{eng.environment}; `{command}` needs {needed}",
+                            "an admin grants roles with `stackwright user grant`")
+        return StreamingResponse(_cli_stream(ctx, body, who.actor, command),
+                                 media_type="application/x-ndjson",
+                                 headers={"cache-control": "no-cache"})
+
+
+def _refused(status: int, error: str, hint: str) -> JSONResponse:
+    return JSONResponse({"error": error, "hint": hint}, status_code=status)
+
+
+async def _cli_stream(ctx: PlatformContext, body: CliRunRequest, actor: str, command: str
+                      ) -> Any:
+    import json
+
+    from stackwright.server.app import audit
+    from stackwright.server.cli_runs import child_argv, child_environ, stream_command
+
+    eng = ctx.engine
+    if ctx.log is not None:
+        ctx.log("cli.remote", command=command, actor=actor)
+    code: int | None = None
+    try:
+        async for line in stream_command(child_argv(eng.root, eng.environment, body.argv,
+                                                    body.color),
+                                         child_environ(actor), eng.root):
+            if line.startswith(b'{"exit"'):
+                code = int(json.loads(line)["exit"])
+            yield line
+    finally:
+        await run_in_threadpool(audit, ctx, actor, "cli.remote",
+                                {"command": command, "exit": code})
+
+
 def run_cli_command(ctx: PlatformContext, command: str, *, output: str, color: str,
                     destroy: bool, refresh: bool, detailed: bool) -> dict[str, Any]:
     import io
@@ -214,7 +276,7 @@ def _record_routes(router: APIRouter, ctx: PlatformContext) -> None:
         return [{"address": str(a), "id": r.id, "status": r.status.value}
                 for a, r in sorted(snap.resources.items())]
 
-    @router.get("/state/history", summary="Every apply, destroy and repair, newest first")
+    @router.get("/state/history", summary="Every apply, destroy and repair, oldest first")
     async def history() -> list[dict[str, Any]]:
         eng = ctx.engine
         runs = await run_in_threadpool(eng.store.history, eng.name, eng.environment)

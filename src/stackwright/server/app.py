@@ -35,6 +35,7 @@ class PlatformContext:
     components: dict[str, Any] = field(default_factory=dict)  # name -> a started Component
     access: Any = None  # the AccessStore; opened on the state database when None
     tls: bool = False  # served over HTTPS (session cookies are then Secure)
+    operations: Any = None  # the API's Operations (server.operations), set by mount_api
 
 
 def create_platform_app(ctx: PlatformContext) -> FastAPI:
@@ -51,8 +52,10 @@ def create_platform_app(ctx: PlatformContext) -> FastAPI:
 
     from stackwright.server.api import mount_api
     from stackwright.server.console import mount_console
+    from stackwright.server.gitops_routes import mount_gitops
 
     mount_api(app, ctx)
+    mount_gitops(app, ctx)
     mount_console(app, ctx)
     mount_domain_routes(app, ctx)
     if ctx.secrets is not None:

@@ -223,5 +223,5 @@ def test_remote_cli_same_commands_and_output(daemon: Daemon, tmp_path: Path) -> 
     assert "Apply complete!" in applied.stdout
     assert (daemon.project.root / "out" / "remote.txt").read_text() == "from afar"
     assert not (tmp_path / ".stackwright").exists(), "nothing ran in the caller's directory"
-    other = _remote(daemon, "dev", "state", "list", cwd=tmp_path)
+    other = _remote(daemon, "dev", "secrets", "list", cwd=tmp_path)
     assert other.returncode == 1 and "unset STACKWRIGHT_ADDR" in other.stderr

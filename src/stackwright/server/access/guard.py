@@ -9,7 +9,9 @@ off). It then needs a role in the daemon's environment:
 - ``GET``/``HEAD``/``OPTIONS``: viewer;
 - any other method: developer; applying or destroying (``/api/v1/operations``) in a protected
   environment, and any path ending in ``/approve``, ``/promote`` or ``/abort``: operator;
-- ``/api/v1/access/users…``: admin.
+- ``/api/v1/access/users…``: admin;
+- ``POST /api/v1/cli/run``: viewer here; the route asks each command's own role
+  (:mod:`stackwright.server.cli_runs`).
 
 A route may ask for more with ``Depends(require("operator"))``. A request authenticated by
 the session cookie that changes anything must carry the session's CSRF token in the
@@ -128,7 +130,8 @@ class Guard:
     def needed_role(self, method: str, path: str) -> str:
         if path.startswith("/api/v1/access/users"):
             return "admin"
-        if method in SAFE or path.startswith(("/api/v1/access/tokens", "/api/v1/session")):
+        if (method in SAFE or path == "/api/v1/cli/run"  # that route checks each command
+                or path.startswith(("/api/v1/access/tokens", "/api/v1/session"))):
             return "viewer"
         if _OPERATOR_SUFFIX.search(path):
             return "operator"

@@ -4,6 +4,7 @@ and log in / out."""
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -152,6 +153,47 @@ def _view_routes(router: APIRouter, console: Console) -> None:
         return console.page(request, "list.html", "Drift", changes=_changes(
             {"changes": changes}), empty="No drift: everything is as last applied.",
             panels=console.panels_for(request, "drift"))
+
+    @router.get("/history/{serial}")
+    async def run(serial: int, request: Request) -> HTMLResponse:
+        entries = [e for e in await run_in_threadpool(_audit, ctx, 5000)
+                   if e["action"].startswith("resource.") and e["data"].get("serial") == serial]
+        changes = [{"address": e["data"].get("address"), "action": e["data"].get("action"),
+                    "reason": f"by {e['actor']}", "diffs": [
+                        {"path": d.get("path"), "before": _show(d.get("before")),
+                         "after": _show(d.get("after"))} for d in e["data"].get("diffs") or []]}
+                   for e in reversed(entries)]
+        return console.page(request, "list.html", f"Run #{serial}", changes=changes,
+                            empty="This run changed no resource.",
+                            intro="What this run changed, field by field (sensitive values "
+                                  "masked).")
+
+    @router.get("/gitops")
+    async def gitops(request: Request) -> HTMLResponse:
+        found: Any = ctx.components.get("gitops")
+        on = found is not None and hasattr(found, "listing")
+        doc = found.status() if on else None
+        runs = found.listing() if on else []
+        waiting = next((r for r in runs if r["status"] == "waiting"), None)
+        plan = (found.run_doc(waiting["commit"]) or {}).get("plan") if waiting else None
+        error = getattr(found, "error", None) if not on else None
+        return console.page(request, "gitops.html", "GitOps", gitops=doc, runs=runs,
+                            waiting=waiting, waiting_changes=_changes(plan or {}),
+                            can_approve=at_least(principal_of(request).role, "operator"),
+                            off=f"GitOps failed to start: {error}" if error else
+                            "GitOps is not configured: set settings.gitops in "
+                            "stackwright.yaml (docs/gitops.md).")
+
+    @router.post("/gitops/{commit}/approve")
+    async def gitops_approve(commit: str, request: Request) -> HTMLResponse:
+        found = ctx.components.get("gitops")
+        if found is None or not hasattr(found, "approve"):
+            raise HTTPException(404, "GitOps is not configured")
+        try:
+            run = await run_in_threadpool(found.approve, commit, principal_of(request).actor)
+        except (LookupError, ValueError) as exc:
+            return HTMLResponse(f'<p class="bad" role="alert">{escape(str(exc))}</p>', 409)
+        return _operation_fragment(console, request.app.state.operations.get(run["operation"]))
 
     @router.get("/audit")
     async def audit(request: Request) -> HTMLResponse:
