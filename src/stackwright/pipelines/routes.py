@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -51,7 +51,8 @@ def router(service: PipelineService, access: Any = None) -> APIRouter:
         return service.store
 
     @api.get("/runs")
-    async def runs(pipeline: str | None = None, limit: int = 50) -> dict[str, Any]:
+    async def runs(pipeline: str | None = None,
+                   limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         rows = await run_in_threadpool(store().runs, pipeline, limit)
         return {"runs": [cli_support.run_doc(r) for r in rows]}
 
