@@ -127,5 +127,5 @@ def test_invalid_promql_is_a_located_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecErrors) as info:
         _ = Engine(tmp_path).project
     [error] = info.value.errors
-    assert str(error).startswith("slo.yaml:2:1: spec.sli.events.errorQuery: invalid PromQL")
+    assert str(error).startswith("slo.yaml:9:7: spec.sli.events.errorQuery: invalid PromQL")
     assert "unclosed left parenthesis" in str(error)
