@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 def mount(app: FastAPI, ctx: PlatformContext) -> None:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from stackwright.observe.metrics import platform_registry
+    from stackwright.observe.metrics import ApiMetrics, platform_registry
     from stackwright.observe.notifications import NotificationStore, PayloadError
 
     registry = platform_registry(ctx)
+    ApiMetrics(registry).install(app)
     engine = ctx.engine
     store = NotificationStore(engine.state_url, engine.name, engine.environment)
     router = APIRouter(prefix="/api/v1/observe")
@@ -67,6 +68,7 @@ def mount(app: FastAPI, ctx: PlatformContext) -> None:
     _mount_logs(router, ctx)
     _mount_slos(router, ctx)
     app.include_router(router)
+    _mount_console(app, ctx)
 
 
 def since_epoch(since: str | None) -> float | None:
@@ -157,3 +159,31 @@ def _mount_slos(router: APIRouter, ctx: PlatformContext) -> None:
         except StackwrightError as exc:
             raise HTTPException(503, str(exc)) from exc
         return {"slos": finite(rows)}
+
+
+def _mount_console(app: FastAPI, ctx: PlatformContext) -> None:
+    """The fragments and the page the observe console panels link to."""
+    from fastapi.responses import HTMLResponse
+
+    from stackwright.observe import console
+
+    router = APIRouter(prefix="/console/observe", include_in_schema=False)
+
+    @router.get("/logs")
+    async def logs_fragment(service: str, grep: str | None = None,
+                            level: str | None = None) -> HTMLResponse:
+        body = await run_in_threadpool(console.logs_fragment, ctx, service, grep, level)
+        return HTMLResponse(body)
+
+    @router.get("/alerts")
+    async def alerts_page(request: Request) -> HTMLResponse:
+        from stackwright.server.console.panels import Rendered
+
+        body = await run_in_threadpool(console.render_alert_history, ctx)
+        page = request.app.state.console
+        return page.page(request, "list.html", "Alerts",  # type: ignore[no-any-return]
+                         intro="Every notification Alertmanager sent the daemon, newest "
+                         "first (firing and resolved).",
+                         panels=[Rendered("Notifications", body)])
+
+    app.include_router(router)
