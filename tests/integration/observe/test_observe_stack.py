@@ -286,6 +286,28 @@ def test_slo_status_and_rules_through_the_api(stack: dict[str, Any], project_roo
     assert set(row["burn_rates"]) == set(cli_rows[0]["burn_rates"]) >= {"5s", "20s"}
 
 
+def test_console_panels_chart_the_service_from_prometheus(
+        stack: dict[str, Any], project_root: Path) -> None:
+    """The panels' HTML, rendered from the real Prometheus after the failing spell above:
+    request rate, error ratio and burn charts with data, the SLO row with its budget."""
+    from types import SimpleNamespace
+
+    from stackwright.core.engine import Engine
+    from stackwright.observe import console
+    from stackwright.server.console.panels import PanelView
+
+    prom = SimpleNamespace(status=lambda: stack["daemon"]["components"]["prometheus"])
+    ctx = SimpleNamespace(engine=Engine(project_root, environment="dev"),
+                          components={"prometheus": prom})
+    traffic = console.render_traffic(PanelView(ctx, "resource", None, "Service/web"))
+    assert traffic.count("<svg") == 4 and "no data" not in traffic.split("Latency")[0]
+    assert "Error ratio (5xx): " in traffic and "SLO burn rate: " in traffic
+    slos = console.render_slos(PanelView(ctx, "overview", None))
+    assert "web/availability" in slos and "99.000%" in slos
+    assert "Traffic is charted" in console.render_traffic(
+        PanelView(ctx, "resource", None, "File/x"))
+
+
 def test_a_domain_alert_is_routed_recorded_and_resolves(
         stack: dict[str, Any], project_root: Path) -> None:
     """recover's path: an Alert handed to stackwright.alerts.send reaches the managed
