@@ -112,12 +112,12 @@ def logs(
         import time
         from dataclasses import replace
 
-        from stackwright.observe.logview import make_query, open_store, render_line
+        from stackwright.observe.logview import make_query, render_line, store_for
 
         eng = engine(opts)
         query = make_query(service, since=since, until=until, grep=grep, level=level,
                            revision=revision, limit=limit)
-        store = open_store(eng.root, eng.environment)
+        store = store_for(eng)
         rows = store.query(query)
         if opts.json and not follow:
             emit_json({"lines": rows})

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackwright.observe.discovery import service_name
-from stackwright.observe.logstore import LogLine, LogStore, parse_message
+from stackwright.observe.logstore import LogLine, parse_message
 from stackwright.services.replicas import LABEL_INDEX, LABEL_REVISION, LABEL_SERVICE
 from stackwright.tools.podman import Podman
 
 if TYPE_CHECKING:
+    from stackwright.observe.logview import AnyLogStore
     from stackwright.server.app import PlatformContext
 
 MASK = "********"
@@ -121,7 +122,7 @@ def _line(source: Source, environment: str, when: float, stream: str, text: str)
                    text.strip() if fields else None)
 
 
-def collect_once(store: LogStore, sources: Iterable[Source], environment: str) -> int:
+def collect_once(store: AnyLogStore, sources: Iterable[Source], environment: str) -> int:
     """Read what is new in every source's file; the number of lines stored."""
     offsets = store.offsets()
     stored = 0
@@ -234,14 +235,13 @@ class LogCollector:
 
     def __init__(self, ctx: PlatformContext, interval: float = 1.0,
                  retention_s: float = 7 * 86400, max_lines: int = 5_000_000) -> None:
-        from stackwright.observe.paths import ObservePaths
+        from stackwright.observe.logview import store_for
 
         self.ctx = ctx
         self.interval = interval
         self.retention_s = retention_s
         self.max_lines = max_lines
-        paths = ObservePaths.of(ctx.engine.root, ctx.engine.environment)
-        self.store = LogStore(paths.root / "logs.db")
+        self.store = store_for(ctx.engine, create=True)
         self.collected = 0
         self.error: str | None = None
         self._stop = threading.Event()

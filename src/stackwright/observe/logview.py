@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from stackwright.durations import period
 from stackwright.errors import StackwrightError
 from stackwright.observe.logstore import LEVELS, LogStore, Query
 from stackwright.observe.paths import ObservePaths
+
+if TYPE_CHECKING:
+    from stackwright.core.engine import Engine
+    from stackwright.observe.logstore_pg import PgLogStore
+
+AnyLogStore: TypeAlias = "LogStore | PgLogStore"
 
 
 def log_db(project_dir: Path, environment: str) -> Path:
@@ -44,9 +51,15 @@ def make_query(service: str | None, *, since: str | None = None, until: str | No
                  revision=revision, limit=limit)
 
 
-def open_store(project_dir: Path, environment: str) -> LogStore:
-    path = log_db(project_dir, environment)
-    if not path.exists():
+def store_for(engine: Engine, *, create: bool = False) -> AnyLogStore:
+    """The log store of the engine's project environment: in the state database when that
+    is PostgreSQL, else ``logs.db`` (which must exist unless ``create``)."""
+    from stackwright.observe.logstore_pg import PgLogStore, is_postgres
+
+    if is_postgres(engine.state_url):
+        return PgLogStore(engine.state_url, engine.name, engine.environment)
+    path = log_db(engine.root, engine.environment)
+    if not create and not path.exists():
         raise StackwrightError("no logs collected yet for this environment",
                                hint="the daemon collects them: `stackwright up`")
     return LogStore(path)
@@ -58,3 +71,36 @@ def render_line(row: dict[str, Any]) -> str:
     level = f" {row['level'].upper()}" if row.get("level") else ""
     err = " !" if row["stream"] == "stderr" else ""
     return f"{when} {who}{err}{level} {row['message']}"
+
+
+async def follow_events(engine: Engine, query: Query, after_id: int,
+                        disconnected: Callable[[], Awaitable[bool]],
+                        poll: float = 0.5, heartbeat: float = 15.0) -> AsyncIterator[str]:
+    """Server-sent events of the lines matching ``query`` stored after ``after_id`` (from
+    0: the newest ``query.limit`` first, as ``logs -f`` does), until the client goes away;
+    a comment every ``heartbeat`` seconds keeps proxies from closing
+    an idle stream."""
+    import asyncio
+    import json
+    from dataclasses import replace
+
+    from starlette.concurrency import run_in_threadpool
+
+    store = await run_in_threadpool(store_for, engine, create=True)
+    last, quiet = after_id, 0.0
+    try:
+        yield "retry: 1000\n\n"
+        step = query if last == 0 else replace(query, after_id=last, newest=False)
+        while not await disconnected():
+            batch = await run_in_threadpool(store.query, step)
+            for row in batch:
+                yield f"id: {row['id']}\nevent: line\ndata: {json.dumps(row)}\n\n"
+                last = int(row["id"])
+            step = replace(query, after_id=last, newest=False, limit=1000)
+            quiet = 0.0 if batch else quiet + poll
+            if quiet >= heartbeat:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(poll)
+    finally:
+        store.close()

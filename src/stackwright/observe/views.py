@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from stackwright.core.engine import Engine
@@ -32,17 +33,23 @@ def compiled_slos(engine: Engine, service: str | None = None) -> list[dict[str, 
 
 def prometheus_url(engine: Engine) -> str:
     """The managed Prometheus of the running daemon; an error says how to start it."""
+    return component_url(engine.root, engine.environment, "prometheus")
+
+
+def component_url(root: Path, environment: str, name: str, timeout: float = 30) -> str:
+    """The URL of a running component (``prometheus``, ``alertmanager``) of the daemon of a
+    project environment; an error says how to start it."""
     from stackwright.errors import StackwrightError
     from stackwright.server.rundir import RunDir
 
-    info = RunDir.of(engine.root, engine.environment).read_info()
+    info = RunDir.of(root, environment).read_info()
     if info is None:
         raise StackwrightError("no daemon runs for this project and environment",
-                               hint="`stackwright up` starts it with Prometheus")
-    status, body = http_get(f"{info['api']}/api/v1/status", timeout=30)
-    comp = (json.loads(body).get("components") or {}).get("prometheus") if status == 200 else None
+                               hint=f"`stackwright up` starts it with {name}")
+    status, body = http_get(f"{info['api']}/api/v1/status", timeout=timeout)
+    comp = (json.loads(body).get("components") or {}).get(name) if status == 200 else None
     if not comp or comp.get("state") != "running":
-        raise StackwrightError("the daemon's Prometheus is not running",
+        raise StackwrightError(f"the daemon's {name} is not running",
                                hint=f"see `stackwright status`: {comp}")
     return str(comp["url"])
 
@@ -59,9 +66,11 @@ def query(url: str, promql: str) -> list[dict[str, Any]]:
     return list(json.loads(body)["data"]["result"])
 
 
-def slo_status(engine: Engine, service: str | None = None) -> list[dict[str, Any]]:
-    """SLI now, objective, budget remaining, burn rate per window, alerts firing."""
-    url = prometheus_url(engine)
+def slo_status(engine: Engine, service: str | None = None,
+               url: str | None = None) -> list[dict[str, Any]]:
+    """SLI now, objective, budget remaining, burn rate per window, alerts firing (from
+    ``url``, else the daemon's Prometheus)."""
+    url = url or prometheus_url(engine)
     rows = []
     for doc in compiled_slos(engine, service):
         sloth_id = f"{doc['service']}-{doc['slo']}"

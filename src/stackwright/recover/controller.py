@@ -133,7 +133,8 @@ class BackupsController:
                              project=ctx.project, environment=ctx.environment,
                              resource=f"{kinds[job[0]]}/{job[1]}",
                              summary=f"{job[0]} {job[1]} failed: {reason}",
-                             run=run.id if run else "")
+                             run=run.id if run else "",
+                             project_dir=str(self._platform(ctx).engine.root))
         ctx.event("backup.alert", alert=alert.name, resource=alert.resource,
                   sinks=alerts.send(alert))
 

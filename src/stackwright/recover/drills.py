@@ -151,5 +151,6 @@ def run_drill(platform: Platform, name: str, *, scheduled_for: str | None = None
             name="RestoreDrillFailed", severity="critical", project=platform.project,
             environment=platform.environment, resource=f"RestoreDrill/{name}",
             summary=f"restore drill {name} failed: {run.reason}", run=run.id,
-            at=run.finished_at, values={k: run.details.get(k) for k in ("rto", "rpo")}))
+            at=run.finished_at, values={k: run.details.get(k) for k in ("rto", "rpo")},
+            project_dir=str(platform.engine.root)))
     return run

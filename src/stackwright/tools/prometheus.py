@@ -6,6 +6,7 @@ not start by themselves here). Reloads go through HTTP (``POST /-/reload``), nev
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stackwright.tools._proc import ToolError, run, tail
 
@@ -69,8 +71,12 @@ def http_get(url: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def http_post(url: str, *, timeout: float = 10.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=b"", method="POST")
+def http_post(url: str, *, timeout: float = 10.0, json_body: Any = None) -> tuple[int, bytes]:
+    """(status, body) of a POST (of ``json_body`` as JSON, if given); (0, b"") when nothing
+    answers."""
+    data = b"" if json_body is None else json.dumps(json_body).encode()
+    headers = {} if json_body is None else {"Content-Type": "application/json"}
+    req = urllib.request.Request(url, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback)
             return int(resp.status), bytes(resp.read())

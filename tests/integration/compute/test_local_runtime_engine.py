@@ -264,7 +264,7 @@ def test_overlapping_subnets_stop_the_plan_with_file_and_line(local: LocalProjec
         local.plan()
     [err] = caught.value.errors
     assert err.location is not None and (err.location.file, err.location.line) == (
-        "nets.yaml", 7)
+        "nets.yaml", 9)  # where b's spec.subnet is written
     assert err.field == "spec.subnet" and "overlaps 10.214.0.0/16 of Network/a" in err.message
     assert local.outputs() == {}
 

@@ -126,3 +126,35 @@ def test_the_api_answers_the_same_query(project: Path) -> None:
     with urllib.request.urlopen(url, timeout=30) as resp:
         rows = json.loads(resp.read())["lines"]
     assert rows and all("tick 5" in r["message"] for r in rows)
+
+
+def _events(url: str, count: int, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The first ``count`` ``line`` events of a server-sent event stream."""
+    request = urllib.request.Request(url, headers=headers or {})
+    found: list[dict[str, Any]] = []
+    event: dict[str, Any] = {}
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        for raw in resp:
+            line = raw.decode().rstrip("\n")
+            if not line:
+                if event.get("event") == "line":
+                    found.append({"id": int(event["id"]), **json.loads(event["data"])})
+                    if len(found) == count:
+                        return found
+                event = {}
+            elif not line.startswith(":"):
+                key, _, value = line.partition(": ")
+                event[key] = value
+    return found
+
+
+def test_the_api_follows_lines_as_server_sent_events(project: Path) -> None:
+    info = json.loads((project / ".stackwright/run/dev/daemon.json").read_text())
+    url = f"{info['api']}/api/v1/observe/logs/events?service=worker&level=error"
+    first = _events(url, 8)
+    assert all(r["level"] == "error" and r["message"].endswith("failed") for r in first)
+    ids = [r["id"] for r in first]
+    assert ids == sorted(set(ids))
+    resumed = _events(url, 3, {"Last-Event-ID": str(ids[3])})
+    assert [r["id"] for r in resumed] == ids[4:7]  # resumes right after the id it was given

@@ -127,5 +127,25 @@ def test_invalid_promql_is_a_located_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecErrors) as info:
         _ = Engine(tmp_path).project
     [error] = info.value.errors
-    assert str(error).startswith("slo.yaml:2:1: spec.sli.events.errorQuery: invalid PromQL")
+    assert str(error).startswith("slo.yaml:9:7: spec.sli.events.errorQuery: invalid PromQL")
     assert "unclosed left parenthesis" in str(error)
+
+
+def test_invalid_promql_of_an_alert_rule_and_an_override_are_located(tmp_path: Path) -> None:
+    from stackwright.core.engine import Engine
+    from stackwright.errors import SpecErrors
+
+    (tmp_path / "stackwright.yaml").write_text(
+        "project: obs-promql2\nenvironments:\n  dev: {}\n  prod:\n    overrides:\n"
+        "      AlertRule/web-down:\n        spec:\n          expr: up ==\n")
+    (tmp_path / "rules.yaml").write_text(
+        "apiVersion: stackwright.dev/v1\nkind: AlertRule\nmetadata: {name: web-down}\n"
+        "spec:\n  severity: page\n  for: 1m\n  expr: |\n    sum(rate(x[5m])) by (\n")
+    with pytest.raises(SpecErrors) as info:
+        _ = Engine(tmp_path, environment="dev").project
+    [error] = info.value.errors
+    assert str(error).startswith("rules.yaml:7:3: spec.expr: invalid PromQL")
+    with pytest.raises(SpecErrors) as info:
+        _ = Engine(tmp_path, environment="prod").project
+    [error] = info.value.errors
+    assert str(error).startswith("stackwright.yaml:8:11: spec.expr: invalid PromQL"), str(error)

@@ -79,7 +79,7 @@ settings:
   observe:
     scrapeInterval: 1s
     evaluationInterval: 1s
-    alertmanager: {groupWait: 0s, groupInterval: 1s, repeatInterval: 1h}
+    alertmanager: {groupWait: 0s, groupInterval: 1s, repeatInterval: 1h, resolveTimeout: 3s}
 """
 
 
@@ -267,6 +267,74 @@ def test_slo_page_fires_routes_records_and_resolves(
     assert {a["status"] for a in delivered} == {"firing", "resolved"}
     assert {a["labels"]["sloth_severity"] for a in delivered} == {"page"}
     print(f"page recorded {fired_after:.1f}s after the app started failing")
+
+
+def _api(stack: dict[str, Any], path: str) -> Any:
+    with urllib.request.urlopen(stack["daemon"]["api"] + path, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def test_slo_status_and_rules_through_the_api(stack: dict[str, Any], project_root: Path) -> None:
+    [rules] = _api(stack, "/api/v1/observe/slos/rules?service=web")["slos"]
+    assert rules["slo"] == "availability" and "slo:sli_error:ratio_rate5s" in rules["rules"]
+    assert _api(stack, "/api/v1/observe/slos/rules?service=nope")["slos"] == []
+    cli_rows = json.loads(cli(project_root, "--env", "dev", "slo", "status", "-o", "json")
+                          .stdout)["slos"]
+    [row] = _api(stack, "/api/v1/observe/slos")["slos"]
+    assert row["slo"] == cli_rows[0]["slo"] == "availability"
+    assert row["objective"] == pytest.approx(0.99)
+    assert set(row["burn_rates"]) == set(cli_rows[0]["burn_rates"]) >= {"5s", "20s"}
+
+
+def test_console_panels_chart_the_service_from_prometheus(
+        stack: dict[str, Any], project_root: Path) -> None:
+    """The panels' HTML, rendered from the real Prometheus after the failing spell above:
+    request rate, error ratio and burn charts with data, the SLO row with its budget."""
+    from types import SimpleNamespace
+
+    from stackwright.core.engine import Engine
+    from stackwright.observe import console
+    from stackwright.server.console.panels import PanelView
+
+    prom = SimpleNamespace(status=lambda: stack["daemon"]["components"]["prometheus"])
+    ctx = SimpleNamespace(engine=Engine(project_root, environment="dev"),
+                          components={"prometheus": prom})
+    traffic = console.render_traffic(PanelView(ctx, "resource", None, "Service/web"))
+    assert traffic.count("<svg") == 4 and "no data" not in traffic.split("Latency")[0]
+    assert "Error ratio (5xx): " in traffic and "SLO burn rate: " in traffic
+    slos = console.render_slos(PanelView(ctx, "overview", None))
+    assert "web/availability" in slos and "99.000%" in slos
+    assert "Traffic is charted" in console.render_traffic(
+        PanelView(ctx, "resource", None, "File/x"))
+
+
+def test_a_domain_alert_is_routed_recorded_and_resolves(
+        stack: dict[str, Any], project_root: Path) -> None:
+    """recover's path: an Alert handed to stackwright.alerts.send reaches the managed
+    Alertmanager through the observe sink, the daemon's receiver records it firing, and it
+    resolves by itself (endsAt = its time + resolveTimeout, 3s here)."""
+    from stackwright import alerts
+
+    project = stack["daemon"]["project"]
+    alert = alerts.Alert(name="RestoreDrillFailed", severity="critical", project=project,
+                         environment="dev", resource="RestoreDrill/nightly",
+                         summary="restore drill nightly failed: rto 12s > 5s", run="r-42",
+                         values={"rto": 12.0}, project_dir=str(project_root))
+    assert alerts.send(alert) == len(alerts.sinks()) >= 1
+
+    def mine(status: str) -> list[dict[str, Any]]:
+        return [r for r in _alerts(project_root) if r["alertname"] == "RestoreDrillFailed"
+                and r["status"] == status]
+
+    wait_for("drill alert recorded firing", lambda: bool(mine("firing")), 60)
+    fired = mine("firing")[0]
+    assert fired["labels"] == {"alertname": "RestoreDrillFailed", "severity": "critical",
+                               "project": project, "environment": "dev",
+                               "resource": "RestoreDrill/nightly", "run": "r-42"}
+    assert fired["annotations"] == {"summary": "restore drill nightly failed: rto 12s > 5s",
+                                    "rto": "12.0"}
+    assert fired["receiver"] and fired["ends_at"]
+    wait_for("drill alert resolved", lambda: bool(mine("resolved")), 60)
 
 
 def test_down_stops_the_stack(stack: dict[str, Any], project_root: Path) -> None:

@@ -72,8 +72,9 @@ def test_self_reference_is_a_cycle(write: Write, kinds: Registry[Kind]) -> None:
 def test_kind_checks_across_its_resources(write: Write, kinds: Registry[Kind]) -> None:
     same = "  path: same\n"
     files = {"a.yaml": doc("File", "a", same), "b.yaml": doc("File", "b", same)}
+    # the kind places the error at the resource; it names the field, so it is placed there
     assert errors_of(write(files), kinds) == [
-        "b.yaml:2:1: spec.path: path 'same' is also written by File/a"
+        "b.yaml:6:3: spec.path: path 'same' is also written by File/a"
     ]
 
 

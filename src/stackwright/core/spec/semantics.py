@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from stackwright.core.kinds import Kind
 from stackwright.core.model import Address, Declared
 from stackwright.core.spec.config import ProjectConfig
-from stackwright.core.spec.validate import Checked
+from stackwright.core.spec.validate import Checked, Locator
 from stackwright.core.spec.yamlpos import FieldPath, field_name
-from stackwright.errors import SpecError
+from stackwright.errors import Location, SpecError
 from stackwright.registry import did_you_mean
 
 
@@ -46,11 +46,25 @@ def check_semantics(
         path = " -> ".join(str(a) for a in cycle)
         hint = "remove a reference or a dependsOn entry to break it"
         errors.append(SpecError(f"dependency cycle: {path}", location=where, hint=hint))
+    located = {c.resource.location: c.locate for c in universe.checked}
     for name, kind in universe.kinds.items():
         mine = [d for d in declared.values() if d.address.kind == name]
         if mine:
-            errors.extend(kind.validate_together(mine))
+            errors.extend(_at_fields(kind.validate_together(mine), located))
     return declared, errors
+
+
+def _at_fields(
+    errors: Sequence[SpecError], located: Mapping[Location, Locator]
+) -> Iterator[SpecError]:
+    """A kind's error that names a field of a resource but is placed at the resource is
+    placed where the field is written (the kind sees ``Declared``, which has no positions)."""
+    for error in errors:
+        locate = located.get(error.location) if error.location and error.field else None
+        if locate is not None and error.field is not None:
+            path = tuple(int(p) if p.isdigit() else p for p in error.field.split("."))
+            error.location = locate(path)
+        yield error
 
 
 def _declared(checked: Checked) -> Declared:
