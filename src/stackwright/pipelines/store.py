@@ -110,8 +110,12 @@ class RunStore:
         query = sa.select(schema.runs).where(self._scope())
         if "#" in ref:
             name, _, number = ref.partition("#")
+            if not (number.isascii() and number.isdigit() and len(number) <= 12):
+                raise StateError(f"no pipeline run {ref!r}: after '#' comes the run's number",
+                                 hint="name a run as PIPELINE#N or by its id; see "
+                                      "stackwright pipeline list")
             query = query.where(schema.runs.c.pipeline == name,
-                                schema.runs.c.number == int(number or 0))
+                                schema.runs.c.number == int(number))
         else:
             query = query.where(schema.runs.c.id.startswith(ref))
         with self.db.connect() as conn:

@@ -51,6 +51,16 @@ def test_numbering_claim_cancel_and_orphans(tmp_path: Path) -> None:
     assert other.runs() == [], "runs are kept per project and environment"
 
 
+@pytest.mark.parametrize("ref", ["ci#", "ci#x", "ci#\u00b2", "ci#" + "9" * 30])
+def test_a_run_number_that_is_not_one_is_no_run(tmp_path: Path, ref: str) -> None:
+    store = RunStore.open(f"sqlite:///{tmp_path / 'state.db'}", "p", "dev")
+    _queue(store)
+    from stackwright.errors import StateError
+
+    with pytest.raises(StateError, match="no pipeline run"):
+        store.run(ref)
+
+
 def _approver(name: str, roles: dict[str, str]) -> Approver:
     return Approver(name, "token", lambda env: roles.get(env, roles.get("*")))
 
