@@ -22,7 +22,7 @@ from stackwright.core.checks import PlanCheckInput
 from stackwright.core.model import Action, Address, CheckResult, Declared, Enforcement
 from stackwright.errors import Location
 from stackwright.policy import library
-from stackwright.policy.rego import Compiled, Module
+from stackwright.policy.rego import Compiled, Module, engine_name
 
 if TYPE_CHECKING:
     from stackwright.policy.kind import PolicySpec
@@ -148,7 +148,7 @@ def compiled_for(policy: LoadedPolicy) -> Compiled:
     runner = Module(f"<{policy.address} evaluation>", _runner(packages))
     modules = (*policy.modules, runner)
     data = {"params": policy.spec.params}
-    key = policy_digest(modules, data)
+    key = f"{engine_name()}:{policy_digest(modules, data)}"
     with _CACHE_LOCK:
         found = _COMPILED.get(key)
     if found is not None:

@@ -160,3 +160,41 @@ def test_own_module_overrides_a_builtin_package(tmp_path: Path) -> None:
                    policy(library=["required-labels"], modules=[{"file": "labels.rego"}])],
                   root=tmp_path)
     assert found == []
+
+
+def test_the_engine_asked_for_is_the_one_that_evaluates(rego_engine: str) -> None:
+    from stackwright.policy.rego import Compiled, Module
+
+    source = ("package t\nimport rego.v1\n"
+              "deny contains msg if { some c in input.changes; c.action == \"create\"; "
+              "msg := sprintf(\"%s: no\", [c.address]) }\n")
+    compiled = Compiled([Module("t.rego", source)], "x = data.t.deny")
+    assert compiled.engine == rego_engine
+    changes = [{"address": f"Service/s{i}", "action": a} for i, a in
+               enumerate(["create", "update", "create"])]
+    assert sorted(compiled.query({"changes": changes})) == ["Service/s0: no", "Service/s2: no"]
+    assert compiled.query({"changes": []}) == []
+
+
+def test_an_unknown_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackwright.errors import SpecError
+    from stackwright.policy.rego import ENGINE_ENV, Compiled, Module
+
+    monkeypatch.setenv(ENGINE_ENV, "opa")
+    with pytest.raises(SpecError, match="names no Rego engine"):
+        Compiled([Module("t.rego", "package t\n")], "x = data.t")
+
+
+def test_an_unsafe_variable_is_located_in_its_module(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackwright.errors import SpecError
+    from stackwright.policy.rego import ENGINE_ENV
+
+    monkeypatch.setenv(ENGINE_ENV, "regorus")  # regorus finds it when it evaluates
+    (tmp_path / "unsafe.rego").write_text(
+        "package unsafe\nimport rego.v1\n\ndeny contains msg if {\n  msg := nowhere\n}\n")
+    with pytest.raises((SpecError, SpecErrors)) as caught:
+        check([declared("Service/web", SERVICE),
+               policy(modules=[{"file": "unsafe.rego"}])], root=tmp_path)
+    assert "unsafe.rego:5:10: spec.modules[0]: Rego evaluation failed: var nowhere is unsafe" \
+        in str(caught.value)
