@@ -138,8 +138,12 @@ class AuditLog:
         if ticket:
             self.sink.sync(ticket)
 
-    async def durable(self, ticket: int) -> None:
-        """``sync`` for an event loop: waits without blocking it (group commit calls back)."""
+    async def durable(self, ticket: int, *, alone: bool = True) -> None:
+        """``sync`` for an event loop: waits without blocking it (group commit calls back).
+        ``alone``: no other request is being served, so nothing could share the fsync and
+        this one may run it on the loop itself (no thread switch). With other requests in
+        the server the loop never blocks on an fsync: the syncer runs it while the loop goes
+        on serving them, so their lines join the next one."""
         if not ticket or self.sink.mode == "never":
             return
         if self.sink.mode == "always":
@@ -151,7 +155,7 @@ class AuditLog:
         def done(reason: str) -> None:
             loop.call_soon_threadsafe(_settle, settled, reason)
 
-        if self.sink.sync_if_alone(ticket):  # nobody to group with: no thread switch
+        if alone and self.sink.sync_if_alone(ticket):  # nobody to group with
             return
         if self.sink.sync_later(ticket, done):
             reason = await settled
