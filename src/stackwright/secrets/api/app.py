@@ -177,18 +177,21 @@ def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> tupl
         return failed, _audit(store, base, failed)
     if not route.audited:
         return _run(store, route, match, req, caller), 0
-    base = _audit_base(store, req, caller, _at_commit(route, caller))
+    base = _audit_base(store, req, caller, _at_commit(store, route, caller))
     ticket = _audit(store, base, None)
     with audit_first(ticket if base.at_commit else 0):
         response = _run(store, route, match, req, caller)
     return response, _audit(store, base, response)
 
 
-def _at_commit(route: Route, caller: Caller | None) -> bool:
+def _at_commit(store: SecretsStore, route: Route, caller: Caller | None) -> bool:
     """Whether the request line of a change may wait for the change's commit to become
-    durable (the KV group commit does it then) rather than before the handler runs: only if
-    nothing else is changed before, as a limited-use token's count is."""
-    return route.audit_at_commit and (caller is None or caller.entry.record.num_uses <= 0)
+    durable (the KV group commit does it then, one fsync for all its changes) rather than
+    before the handler runs: only if nothing else is changed before, as a limited-use
+    token's count is, and not with ``fsync: always`` (every durable line its own fsync)."""
+    if not route.audit_at_commit or store.audit.sink.mode == "always":
+        return False
+    return caller is None or caller.entry.record.num_uses <= 0
 
 
 def _find(routes: list[Route], req: ApiRequest) -> tuple[Route, re.Match[str]]:
