@@ -55,8 +55,8 @@ class AuditSink(Protocol):
         """Call ``done`` once ``ticket`` is durable; False if it already is."""
         ...
 
-    def sync_if_alone(self, ticket: int) -> bool:
-        """Make ``ticket`` durable now if nothing else is in flight; True if it is."""
+    def sync_if_idle(self, ticket: int) -> bool:
+        """Make ``ticket`` durable now if no fsync runs; True if it is."""
         ...
 
     def in_flight(self) -> AbstractContextManager[None]:
@@ -139,15 +139,20 @@ class AuditLog:
             self.sink.sync(ticket)
 
     async def durable(self, ticket: int, *, alone: bool = True) -> None:
-        """``sync`` for an event loop: waits without blocking it (group commit calls back).
-        ``alone``: no other request is being served, so nothing could share the fsync and
-        this one may run it on the loop itself (no thread switch). With other requests in
-        the server the loop never blocks on an fsync: the syncer runs it while the loop goes
-        on serving them, so their lines join the next one."""
+        """``sync`` for an event loop. ``alone``: no other request is being served. Otherwise
+        the loop first lets the requests that are ready now run up to their own audit lines
+        (one turn of the loop), so that one fsync covers all of them; then, if no fsync runs,
+        it fsyncs in place (no thread switch: under load, handing over to a thread and back
+        costs more than the fsync); if one runs (a worker thread's), it waits for the syncer
+        to call it back without blocking."""
         if not ticket or self.sink.mode == "never":
             return
         if self.sink.mode == "always":
             await asyncio.to_thread(self.sink.sync, ticket)
+            return
+        if not alone:
+            await asyncio.sleep(0)
+        if self.sink.sync_if_idle(ticket):
             return
         loop = asyncio.get_running_loop()
         settled: asyncio.Future[str] = loop.create_future()
@@ -155,8 +160,6 @@ class AuditLog:
         def done(reason: str) -> None:
             loop.call_soon_threadsafe(_settle, settled, reason)
 
-        if alone and self.sink.sync_if_alone(ticket):  # nobody to group with
-            return
         if self.sink.sync_later(ticket, done):
             reason = await settled
             if reason:
