@@ -55,8 +55,8 @@ class AuditSink(Protocol):
         """Call ``done`` once ``ticket`` is durable; False if it already is."""
         ...
 
-    def sync_if_idle(self, ticket: int) -> bool:
-        """Make ``ticket`` durable now if no fsync runs; True if it is."""
+    def sync_if_alone(self, ticket: int) -> bool:
+        """Make ``ticket`` durable now if nothing else is in flight; True if it is."""
         ...
 
     def in_flight(self) -> AbstractContextManager[None]:
@@ -138,21 +138,21 @@ class AuditLog:
         if ticket:
             self.sink.sync(ticket)
 
-    async def durable(self, ticket: int, *, alone: bool = True) -> None:
-        """``sync`` for an event loop. ``alone``: no other request is being served. Otherwise
-        the loop first lets the requests that are ready now run up to their own audit lines
-        (one turn of the loop), so that one fsync covers all of them; then, if no fsync runs,
-        it fsyncs in place (no thread switch: under load, handing over to a thread and back
-        costs more than the fsync); if one runs (a worker thread's), it waits for the syncer
-        to call it back without blocking."""
+    async def durable(self, ticket: int) -> None:
+        """``sync`` for an event loop, without blocking it while other requests are in flight.
+        The loop first lets every request that is ready now run up to its own audit lines
+        (one turn: requests on the loop do not yield before, so none could tell whether
+        others are about to come); then, if this request is the only one in flight, it
+        fsyncs in place (no thread switch); otherwise the syncer thread fsyncs for all of
+        them and calls back, and the loop goes on serving during the fsync, so the requests
+        that come in meanwhile join the next one."""
         if not ticket or self.sink.mode == "never":
             return
         if self.sink.mode == "always":
             await asyncio.to_thread(self.sink.sync, ticket)
             return
-        if not alone:
-            await asyncio.sleep(0)
-        if self.sink.sync_if_idle(ticket):
+        await asyncio.sleep(0)
+        if self.sink.sync_if_alone(ticket):
             return
         loop = asyncio.get_running_loop()
         settled: asyncio.Future[str] = loop.create_future()

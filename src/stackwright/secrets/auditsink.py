@@ -9,8 +9,8 @@
   requests are still in flight without waiting, then one fsync covers every line written so
   far and releases every waiter it covered; threads that arrive meanwhile wait for it and,
   if it did not cover them, the first to see it end leads the next. An event loop does not
-  block on another's fsync: it fsyncs in place when none runs (``sync_if_idle``), else a
-  syncer thread leads the next one for it and calls it back (``sync_later``).
+  block while other requests are in flight: a syncer thread leads for it and calls it back
+  (``sync_later``); alone, it fsyncs in place (``sync_if_alone``).
   The same promise as ``always`` (no answer before its line is durable), at a fraction of
   the fsyncs;
 - ``never``: lines are written to the file (the kernel's page cache) before the answer, so
@@ -126,15 +126,18 @@ class FileAuditSink:
             finally:
                 self._waiting -= 1
 
-    def sync_if_idle(self, ticket: int) -> bool:
-        """Batch mode, for an event loop: fsync here and now, covering every line written so
-        far, if no fsync runs (the loop has already let the requests ready to write theirs do
-        so); True once ``ticket`` is durable, False to wait through ``sync_later``."""
+    def sync_if_alone(self, ticket: int) -> bool:
+        """Batch mode, for an event loop: fsync here and now if no fsync runs and no other
+        request is in flight (nothing to group with, so handing over to the syncer would
+        only add a thread switch); True once ``ticket`` is durable, False to wait through
+        ``sync_later``."""
         with self._cond:
-            if self._synced < ticket and not self._syncing and not self._failed:
-                self._sync_once()
             if self._failed:
                 raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
+            if self._synced < ticket and not self._syncing and self._active <= 1:
+                self._sync_once()
+                if self._failed:
+                    raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
             return self._synced >= ticket
 
     def _lead(self) -> None:

@@ -1,6 +1,6 @@
 """The audit log awaited on an event loop (KV reads served there): the requests ready in one
-turn of the loop share one fsync done in place, and an fsync running in a worker thread is
-awaited without blocking the loop."""
+turn of the loop share one fsync, a request alone fsyncs in place, and an fsync running in a
+worker thread is awaited without blocking the loop."""
 
 from __future__ import annotations
 
@@ -30,16 +30,16 @@ class CountingDisk:
         self.durable_sizes.append(size)
 
 
-def _log(tmp_path: Path) -> AuditLog:
-    return AuditLog(FileAuditSink(tmp_path / "audit.jsonl", fsync="batch", batch_window=0.002))
+def _log(tmp_path: Path, window: float = 0.002) -> AuditLog:
+    return AuditLog(FileAuditSink(tmp_path / "audit.jsonl", fsync="batch", batch_window=window))
 
 
-def test_requests_ready_in_one_turn_share_one_fsync_in_place(
+def test_requests_ready_in_one_turn_share_one_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     disk = CountingDisk()
     monkeypatch.setattr(os, "fsync", disk)
-    log = _log(tmp_path)
+    log = _log(tmp_path, window=60.0)  # the syncer waits for every request in flight
     path = tmp_path / "audit.jsonl"
     answered_with: list[tuple[int, int]] = []  # (bytes written up to my line, durable bytes)
 
@@ -47,7 +47,7 @@ def test_requests_ready_in_one_turn_share_one_fsync_in_place(
         with log.in_flight():
             ticket = log.append({"type": "response", "n": n})
             mine = path.stat().st_size
-            await log.durable(ticket, alone=False)
+            await log.durable(ticket)
             answered_with.append((mine, disk.durable_sizes[-1]))
 
     async def main() -> None:
@@ -57,7 +57,7 @@ def test_requests_ready_in_one_turn_share_one_fsync_in_place(
     log.close()
     assert len(answered_with) == CLIENTS
     assert all(mine <= durable for mine, durable in answered_with), "answered before durable"
-    assert len(disk.durable_sizes) == 1, "one fsync, in place, covered the 16 lines"
+    assert len(disk.durable_sizes) == 1, "one fsync covered the 16 lines"
     assert verify_audit_file(path).ok
 
 
@@ -82,7 +82,7 @@ def test_an_fsync_running_in_a_thread_is_awaited_without_blocking_the_loop(
 
     async def main() -> bool:
         ticket = log.append({"type": "response", "n": 1})
-        waiting = asyncio.ensure_future(log.durable(ticket, alone=False))
+        waiting = asyncio.ensure_future(log.durable(ticket))
         await asyncio.sleep(0.05)
         still_waiting = not waiting.done()  # its line came after the running fsync began
         release.set()  # only possible if the loop is not blocked in ``durable``
@@ -93,3 +93,26 @@ def test_an_fsync_running_in_a_thread_is_awaited_without_blocking_the_loop(
     worker.join(60)
     log.close()
     assert verify_audit_file(tmp_path / "audit.jsonl").ok
+
+
+def test_a_request_alone_fsyncs_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = CountingDisk()
+    monkeypatch.setattr(os, "fsync", disk)
+    log = _log(tmp_path)
+    fsynced_by: list[str] = []
+    real = disk.__call__
+
+    def recording(fd: int) -> None:
+        fsynced_by.append(threading.current_thread().name)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+
+    async def main() -> None:
+        for n in range(3):
+            with log.in_flight():
+                await log.durable(log.append({"type": "response", "n": n}))
+
+    asyncio.run(main())
+    log.close()
+    assert fsynced_by == ["MainThread"] * 3  # no syncer thread involved

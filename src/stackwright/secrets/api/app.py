@@ -64,24 +64,17 @@ def create_vault_app(store: SecretsStore) -> FastAPI:
         *database_routes(settings.database_mount),
     ]
 
-    serving = [0]  # requests being served now (only the event loop changes it)
-
     @app.api_route("/v1/{path:path}", methods=METHODS)
     async def vault(path: str, request: Request) -> Response:
-        serving[0] += 1
-        try:
-            raw = await request.body()
-            api_request = _api_request(request, path, raw)
-            if isinstance(api_request, ApiResponse):
-                return _render(api_request, "")
-            if _inline(store, routes, api_request):
-                alone = serving[0] == 1
-                response = await dispatch_async(store, routes, api_request, alone=alone)
-            else:
-                response = await run_in_threadpool(dispatch, store, routes, api_request)
-            return _render(response, api_request.request_id)
-        finally:
-            serving[0] -= 1
+        raw = await request.body()
+        api_request = _api_request(request, path, raw)
+        if isinstance(api_request, ApiResponse):
+            return _render(api_request, "")
+        if _inline(store, routes, api_request):
+            response = await dispatch_async(store, routes, api_request)
+        else:
+            response = await run_in_threadpool(dispatch, store, routes, api_request)
+        return _render(response, api_request.request_id)
 
     return app
 
@@ -142,15 +135,13 @@ def dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiRe
         return _audit_failed(req, exc)
 
 
-async def dispatch_async(
-    store: SecretsStore, routes: list[Route], req: ApiRequest, *, alone: bool = True
-) -> ApiResponse:
-    """``dispatch`` on the event loop: the wait for the audit fsync does not block it, unless
-    ``alone`` (no other request in the server) lets it fsync in place."""
+async def dispatch_async(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+    """``dispatch`` on the event loop: one fsync in place covers the requests of one turn of
+    the loop, and an fsync already running is awaited without blocking it."""
     try:
         with store.audit.in_flight():
             response, ticket = _dispatch(store, routes, req)
-            await store.audit.durable(ticket, alone=alone)
+            await store.audit.durable(ticket)
             return response
     except AuditWriteError as exc:
         return _audit_failed(req, exc)
