@@ -90,13 +90,11 @@ class GroupCommit:
         change: _Change[T] = _Change(apply, after, _AUDIT_FIRST.get())
         with self._lock:
             self._queue.append(change)
-        while True:
+        while not change.done:
             batch = self._take_lead()
             if batch:
                 self._commit(batch)
-            if change.done:
-                break
-            if not batch:
+            elif not change.done:
                 change._event.wait(0.05)  # woken by the leader; the timeout re-checks the lead
                 change._event.clear()  # ``done`` is set before the event: it is not missed
         if change.error is not None:
@@ -121,6 +119,8 @@ class GroupCommit:
                 self._leading = False
                 waiting = list(self._queue)
             for change in batch:
+                if change.error is None and change.result is _NOT_RUN:  # the leader was stopped
+                    change.error = RuntimeError("the commit was interrupted")
                 change.done = True
                 change._event.set()
             for change in waiting[:1]:  # the next leader, if anyone queued meanwhile
