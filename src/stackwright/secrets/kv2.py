@@ -3,6 +3,9 @@
 Each version's value is sealed with its own data key (see crypto.py); destroying a version
 removes its ciphertext. Semantics follow Vault's kv-v2 engine.
 
+Every change goes through one group commit (groupcommit.py): concurrent writes share one
+transaction and one commit, each in its own savepoint, and none returns before its commit.
+
 Reads keep the rows they fetched (still encrypted: values are decrypted on every read) in
 memory; every change to a path drops its rows after its transaction commits, and a read that
 raced with a change does not put back what it fetched (a generation counter). As for tokens,
