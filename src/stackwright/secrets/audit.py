@@ -139,11 +139,20 @@ class AuditLog:
             self.sink.sync(ticket)
 
     async def durable(self, ticket: int) -> None:
-        """``sync`` for an event loop: waits without blocking it (group commit calls back)."""
+        """``sync`` for an event loop, without blocking it while other requests are in flight.
+        The loop first lets every request that is ready now run up to its own audit lines
+        (one turn: requests on the loop do not yield before, so none could tell whether
+        others are about to come); then, if this request is the only one in flight, it
+        fsyncs in place (no thread switch); otherwise the syncer thread fsyncs for all of
+        them and calls back, and the loop goes on serving during the fsync, so the requests
+        that come in meanwhile join the next one."""
         if not ticket or self.sink.mode == "never":
             return
         if self.sink.mode == "always":
             await asyncio.to_thread(self.sink.sync, ticket)
+            return
+        await asyncio.sleep(0)
+        if self.sink.sync_if_alone(ticket):
             return
         loop = asyncio.get_running_loop()
         settled: asyncio.Future[str] = loop.create_future()
@@ -151,8 +160,6 @@ class AuditLog:
         def done(reason: str) -> None:
             loop.call_soon_threadsafe(_settle, settled, reason)
 
-        if self.sink.sync_if_alone(ticket):  # nobody to group with: no thread switch
-            return
         if self.sink.sync_later(ticket, done):
             reason = await settled
             if reason:

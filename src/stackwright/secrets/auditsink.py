@@ -4,12 +4,13 @@
 
 - ``always``: each durable line gets its own fsync before its request goes on; nothing is
   shared (the slowest, and what an auditor may ask for);
-- ``batch`` (the default): group commit. A caller alone (no fsync running, every request
-  in flight waiting) fsyncs itself; otherwise one syncer thread does: it waits at most
-  ``batch_window`` seconds, and only while other requests are still in flight without
-  waiting, then one fsync covers every line written so far and releases every waiter it
-  covered (threads blocked in ``sync``, or an event loop called back through
-  ``sync_later``). Waiters that arrive during an fsync get the next one.
+- ``batch`` (the default): group commit. A thread blocked in ``sync`` that finds no fsync
+  running leads one itself: it waits at most ``batch_window`` seconds, and only while other
+  requests are still in flight without waiting, then one fsync covers every line written so
+  far and releases every waiter it covered; threads that arrive meanwhile wait for it and,
+  if it did not cover them, the first to see it end leads the next. An event loop does not
+  block while other requests are in flight: a syncer thread leads for it and calls it back
+  (``sync_later``); alone, it fsyncs in place (``sync_if_alone``).
   The same promise as ``always`` (no answer before its line is durable), at a fraction of
   the fsyncs;
 - ``never``: lines are written to the file (the kernel's page cache) before the answer, so
@@ -66,7 +67,8 @@ class FileAuditSink:
         self._waiting = 0  # callers waiting for a sync (blocked or called back)
         self._callbacks: list[tuple[int, Callable[[str], None]]] = []
         self._syncer: threading.Thread | None = None
-        self._syncing = False  # an fsync runs (in the syncer or a caller alone)
+        self._syncing = False  # an fsync runs (in the syncer or a caller), or is gathering
+        self._gathering = False  # a leading caller waits for the requests in flight
         self._active = 0  # requests in flight (see in_flight)
         self._failed = ""
         self._closed = False
@@ -110,40 +112,43 @@ class FileAuditSink:
             return
         with self._cond:
             self._waiting += 1
+            if self._gathering:
+                self._cond.notify_all()  # the leader counts who waits
             try:
                 while self._synced < ticket:
                     if self._failed or self._closed:
                         reason = self._failed or "the audit file was closed"
                         raise AuditWriteError(f"cannot sync the audit file: {reason}")
-                    if not self._lead_if_alone():
-                        self._want(ticket)
-                        self._cond.wait()
+                    if self._syncing:
+                        self._cond.wait()  # every fsync (and a gathering leader) notifies
+                    else:
+                        self._lead()
             finally:
                 self._waiting -= 1
 
     def sync_if_alone(self, ticket: int) -> bool:
-        """Batch mode: fsync here and now if no fsync runs and no other request is in flight
-        (nothing to group with, so handing over to the syncer would only add a thread
-        switch); True once ``ticket`` is durable, False to wait through ``sync_later``."""
+        """Batch mode, for an event loop: fsync here and now if no fsync runs and no other
+        request is in flight (nothing to group with, so handing over to the syncer would
+        only add a thread switch); True once ``ticket`` is durable, False to wait through
+        ``sync_later``."""
         with self._cond:
-            if self._synced >= ticket:
-                return True
-            self._waiting += 1
-            try:
-                led = self._lead_if_alone()
-            finally:
-                self._waiting -= 1
             if self._failed:
                 raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
-            return led and self._synced >= ticket
+            if self._synced < ticket and not self._syncing and self._active <= 1:
+                self._sync_once()
+                if self._failed:
+                    raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
+            return self._synced >= ticket
 
-    def _lead_if_alone(self) -> bool:
-        """One fsync in the calling thread when every request in flight is waiting (called
-        holding the lock, counted in ``_waiting``); False when it is not its turn."""
-        if self._syncing or self._active > self._waiting:
-            return False
+    def _lead(self) -> None:
+        """Gather, then one fsync, in the calling thread (called holding the lock, no fsync
+        running): other waiters wait for this one, also while it gathers."""
+        self._syncing = True
+        try:
+            self._gather()
+        finally:
+            self._syncing = False
         self._sync_once()
-        return True
 
     def sync_later(self, ticket: int, done: Callable[[str], None]) -> bool:
         """Batch mode, without blocking: ``done("")`` is called from the syncer once ``ticket``
@@ -193,11 +198,15 @@ class FileAuditSink:
     def _gather(self) -> None:
         """Wait (at most the window) while requests in flight have not asked for a sync."""
         deadline = time.monotonic() + self.batch_window
-        while self._active > self._waiting and not self._closed:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._cond.wait(remaining)
+        self._gathering = True
+        try:
+            while self._active > self._waiting and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+        finally:
+            self._gathering = False
 
     def _sync_once(self) -> None:
         """One fsync for every line written so far; called holding the lock."""

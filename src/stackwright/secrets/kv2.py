@@ -3,6 +3,9 @@
 Each version's value is sealed with its own data key (see crypto.py); destroying a version
 removes its ciphertext. Semantics follow Vault's kv-v2 engine.
 
+Every change goes through one group commit (groupcommit.py): concurrent writes share one
+transaction and one commit, each in its own savepoint, and none returns before its commit.
+
 Reads keep the rows they fetched (still encrypted: values are decrypted on every read) in
 memory; every change to a path drops its rows after its transaction commits, and a read that
 raced with a change does not put back what it fetched (a generation counter). As for tokens,
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stackwright.secrets.barrier import Barrier
 from stackwright.secrets.errors import InvalidRequestError, NotFoundError
+from stackwright.secrets.groupcommit import GroupCommit
 from stackwright.secrets.schema import kv_config, kv_metadata, kv_versions
 from stackwright.secrets.timeutil import format_duration, now_us, rfc3339
 
@@ -119,10 +123,17 @@ _ROWS_CACHED = 10_000  # paths; the cache starts over when it is full
 
 
 class KvStore:
-    def __init__(self, engine: Engine, barrier: Barrier) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        barrier: Barrier,
+        audit_sync: Callable[[int], None] | None = None,
+    ) -> None:
         self._engine = engine
         self._barrier = barrier
-        self._write_lock = threading.Lock()
+        # every change goes through one group commit; ``audit_sync`` makes the audit lines of
+        # changes made in ``groupcommit.audit_first`` durable before they commit
+        self._commits = GroupCommit(engine, on_rollback=self.forget, before_commit=audit_sync)
         self._rows: dict[tuple[str, str], _Rows] = {}
         self._rows_lock = threading.Lock()
         self._generation = 0
@@ -176,7 +187,8 @@ class KvStore:
             return _config(conn, mount)
 
     def write_config(self, mount: str, update: MetadataUpdate) -> KvConfig:
-        with self._write_lock, self._engine.begin() as conn:
+
+        def apply(conn: Connection) -> KvConfig:
             old = _config(conn, mount)
             new = KvConfig(
                 max_versions=_pick(update.max_versions, old.max_versions),
@@ -185,8 +197,10 @@ class KvStore:
             )
             conn.execute(sa.delete(kv_config).where(kv_config.c.mount == mount))
             conn.execute(sa.insert(kv_config).values(mount=mount, **new.__dict__))
-        self.forget()
-        return new
+            self._configs.pop(mount, None)  # later changes of this transaction read the new one
+            return new
+
+        return self._commits.run(apply, self.forget)
 
     # -- data -----------------------------------------------------------------------------
     def write(
@@ -194,17 +208,16 @@ class KvStore:
     ) -> SecretVersion:
         path = _clean(path)
         try:
-            with self._write_lock:
-                with self._engine.begin() as conn:
-                    written = self._write(conn, mount, path, data, cas)
-                self.forget(mount, path)
-                return written
+            return self._commits.run(
+                lambda conn: self._write(conn, mount, path, data, cas),
+                lambda: self.forget(mount, path),
+            )
         except IntegrityError as exc:  # a concurrent writer took this version number
             raise InvalidRequestError(CAS_MISMATCH) from exc
 
     def _config(self, conn: Connection, mount: str) -> KvConfig:
         config = self._configs.get(mount)
-        if config is None:  # only write_config changes it, under the write lock
+        if config is None:  # only write_config changes it, in a group commit like this one
             config = self._configs[mount] = _config(conn, mount)
         return config
 
@@ -279,18 +292,19 @@ class KvStore:
             kv_versions.c.destroyed.is_(False),
             extra,
         )
-        with self._write_lock:
-            with self._engine.begin() as conn:
-                conn.execute(sa.update(kv_versions).where(where).values(**values))
-            self.forget(mount, _clean(path))
+        self._commits.run(
+            lambda conn: conn.execute(sa.update(kv_versions).where(where).values(**values)),
+            lambda: self.forget(mount, _clean(path)),
+        )
 
     def delete_metadata(self, mount: str, path: str) -> None:
         path = _clean(path)
-        with self._write_lock:
-            with self._engine.begin() as conn:
-                conn.execute(sa.delete(kv_versions).where(_key(kv_versions, mount, path)))
-                conn.execute(sa.delete(kv_metadata).where(_key(kv_metadata, mount, path)))
-            self.forget(mount, path)
+
+        def apply(conn: Connection) -> None:
+            conn.execute(sa.delete(kv_versions).where(_key(kv_versions, mount, path)))
+            conn.execute(sa.delete(kv_metadata).where(_key(kv_metadata, mount, path)))
+
+        self._commits.run(apply, lambda: self.forget(mount, path))
 
     # -- metadata -------------------------------------------------------------------------
     def read_metadata(self, mount: str, path: str) -> KeyMetadata:
@@ -321,11 +335,12 @@ class KvStore:
         custom = None
         if update.custom_metadata is not None:
             custom = self._seal_custom(_check_custom(update.custom_metadata), mount, path)
-        with self._write_lock:
-            with self._engine.begin() as conn:
-                meta = _meta_row(conn, mount, path)
-                _upsert_meta(conn, mount, path, meta, update=update, custom_ct=custom, now=now_us())
-            self.forget(mount, path)
+
+        def apply(conn: Connection) -> None:
+            meta = _meta_row(conn, mount, path)
+            _upsert_meta(conn, mount, path, meta, update=update, custom_ct=custom, now=now_us())
+
+        self._commits.run(apply, lambda: self.forget(mount, path))
 
     def list(self, mount: str, prefix: str) -> list[str]:
         prefix = _clean(prefix)

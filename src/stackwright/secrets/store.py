@@ -110,7 +110,7 @@ class SecretsStore:
         self.engine = create_secrets_engine(settings.database_url)
         migrate(self.engine)
         self.barrier = Barrier(self.engine)
-        self.kv = KvStore(self.engine, self.barrier)
+        self.kv = KvStore(self.engine, self.barrier, audit_sync=audit.sync)
         self.tokens = TokenStore(self.engine, self.barrier)
         self.policies = PolicyStore(self.engine, self.barrier)
         self.audit = audit

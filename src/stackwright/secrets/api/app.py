@@ -35,6 +35,7 @@ from stackwright.secrets.errors import (
     SealedError,
     VaultError,
 )
+from stackwright.secrets.groupcommit import audit_first
 from stackwright.secrets.store import Caller, SecretsStore
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,8 @@ def dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiRe
 
 
 async def dispatch_async(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
-    """``dispatch`` on the event loop: the wait for the audit fsync does not block it."""
+    """``dispatch`` on the event loop: one fsync in place covers the requests of one turn of
+    the loop, and an fsync already running is awaited without blocking it."""
     try:
         with store.audit.in_flight():
             response, ticket = _dispatch(store, routes, req)
@@ -150,9 +152,7 @@ def _audit_failed(req: ApiRequest, exc: AuditWriteError) -> ApiResponse:
     return ApiResponse(status=500, errors=("internal error: the audit log could not be written",))
 
 
-def _dispatch(
-    store: SecretsStore, routes: list[Route], req: ApiRequest
-) -> tuple[ApiResponse, int]:
+def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> tuple[ApiResponse, int]:
     """The response and the audit ticket that must be durable before it is sent (0: none)."""
     caller: Caller | None = None
     try:
@@ -163,15 +163,26 @@ def _dispatch(
             caller = store.authenticate(req.token)
     except VaultError as exc:
         failed = _error(exc)
-        base = _audit_base(store, req, caller)
+        base = _audit_base(store, req, caller, False)
         _audit(store, base, None, error=exc)
         return failed, _audit(store, base, failed)
     if not route.audited:
         return _run(store, route, match, req, caller), 0
-    base = _audit_base(store, req, caller)
-    _audit(store, base, None)
-    response = _run(store, route, match, req, caller)
+    base = _audit_base(store, req, caller, _at_commit(store, route, caller))
+    ticket = _audit(store, base, None)
+    with audit_first(ticket if base.at_commit else 0):
+        response = _run(store, route, match, req, caller)
     return response, _audit(store, base, response)
+
+
+def _at_commit(store: SecretsStore, route: Route, caller: Caller | None) -> bool:
+    """Whether the request line of a change may wait for the change's commit to become
+    durable (the KV group commit does it then, one fsync for all its changes) rather than
+    before the handler runs: only if nothing else is changed before, as a limited-use
+    token's count is, and not with ``fsync: always`` (every durable line its own fsync)."""
+    if not route.audit_at_commit or store.audit.sink.mode == "always":
+        return False
+    return caller is None or caller.entry.record.num_uses <= 0
 
 
 def _find(routes: list[Route], req: ApiRequest) -> tuple[Route, re.Match[str]]:
@@ -218,8 +229,16 @@ def _authorize(
 ) -> None:
     capability = req.operation
     if capability == "update" and route.existence is not None:
+        granted = caller.acl.capabilities(req.path)
+        if "create" in granted and "update" in granted:  # either way: no query needed
+            return _authorize_granted(granted, route)
         capability = "update" if route.existence(store, match) else "create"
     if not caller.acl.allows(req.path, capability, sudo=route.sudo):
+        raise PermissionDeniedError()
+
+
+def _authorize_granted(granted: frozenset[str], route: Route) -> None:
+    if route.sudo and "sudo" not in granted:
         raise PermissionDeniedError()
 
 
@@ -240,10 +259,13 @@ class _AuditBase:
     key: bytes | None
     auth: dict[str, Any] | None
     request: dict[str, Any]
-    changes: bool  # may change something: its request line is durable before it runs
+    changes: bool  # may change something: its request line is durable before it runs...
+    at_commit: bool  # ...or, for KV changes, before they commit (see groupcommit.audit_first)
 
 
-def _audit_base(store: SecretsStore, req: ApiRequest, caller: Caller | None) -> _AuditBase:
+def _audit_base(
+    store: SecretsStore, req: ApiRequest, caller: Caller | None, at_commit: bool
+) -> _AuditBase:
     key = store.audit_key()
     request = {
         "id": req.request_id,
@@ -254,7 +276,7 @@ def _audit_base(store: SecretsStore, req: ApiRequest, caller: Caller | None) -> 
         "data": hmac_values(dict(req.body), key) if req.body else None,
     }
     changes = req.operation not in ("read", "list")
-    return _AuditBase(key, _audit_auth(caller, key), request, changes)
+    return _AuditBase(key, _audit_auth(caller, key), request, changes, changes and at_commit)
 
 
 def _audit(
@@ -265,8 +287,9 @@ def _audit(
     error: VaultError | None = None,
 ) -> int:
     """Write one entry; returns its ticket. A request line of anything that may change
-    something is made durable here, before it runs; the caller makes the response durable
-    (which covers a read's request line too) before the answer is sent."""
+    something is made durable here, before it runs, unless the change's commit does it
+    (``at_commit``); the caller makes the response durable (which covers a read's request
+    line too) before the answer is sent."""
     key = base.key
     entry: dict[str, Any] = {
         "type": "request" if response is None else "response",
@@ -286,7 +309,7 @@ def _audit(
     if error is not None:
         entry["error"] = str(error)
     ticket = store.audit.append(entry)
-    if response is None and base.changes:
+    if response is None and base.changes and not base.at_commit:
         store.audit.sync(ticket)
     return ticket
 

@@ -177,7 +177,9 @@ def kv_routes(mount: str) -> list[Route]:
     def route(kind: str, *, existence: bool = False, **handlers: Any) -> Route:
         pattern = re.compile(rf"(?P<mount>{re.escape(mount)})/{kind}(?:/(?P<path>.*))?")
         exists = _exists if existence else None
-        return Route(pattern, handlers, existence=exists, inline=kind in _INLINE)
+        return Route(
+            pattern, handlers, existence=exists, inline=kind in _INLINE, audit_at_commit=True
+        )
 
     return [
         route("config", read=_read_config, update=_write_config),

@@ -82,6 +82,9 @@ class Route:
     audited: bool = True
     existence: Existence | None = None
     inline: bool = False  # reads may run on the event loop: no blocking beyond a local query
+    # every change it makes goes through the KV group commit, which makes the request's audit
+    # line durable before committing it: that line need not be durable before the handler runs
+    audit_at_commit: bool = False
 
     def handler(self, operation: str) -> Handler | None:
         if operation == "create" and "create" not in self.handlers:
