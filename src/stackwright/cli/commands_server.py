@@ -106,12 +106,20 @@ def up(
 
     def body() -> None:
         from stackwright.cli.commands_core import _apply
+        from stackwright.errors import StackwrightError
 
         info = _start(opts)
         if not opts.json:
             printer(opts).line(f"Daemon running: pid {info['pid']}, api {info['api']}")
-        _apply(opts, plan_file=None, destroy=False, yes=True, parallelism=parallelism,
-               lock_timeout=60.0, emit=False)
+        try:
+            _apply(opts, plan_file=None, destroy=False, yes=True, parallelism=parallelism,
+                   lock_timeout=60.0, emit=False)
+        except StackwrightError as exc:
+            # The daemon stays up (as compose keeps what started): say so, and how to stop it.
+            kept = (f"the daemon (pid {info['pid']}) keeps running: fix this and run "
+                    "`stackwright up` again, or `stackwright down` to stop it")
+            exc.hint = f"{exc.hint}; {kept}" if exc.hint else kept
+            raise
         _status(opts)
 
     run(opts, body)

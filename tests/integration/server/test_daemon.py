@@ -84,3 +84,22 @@ def test_killed_daemon_is_replaced_by_up(project: Project) -> None:
     assert second != first
     assert "No changes." in again.out, "nothing is redeployed needlessly"
     assert project.run("down").code == 0
+
+
+def test_up_whose_apply_fails_says_the_daemon_keeps_running(project: Project) -> None:
+    project.write("main.yaml", """
+        apiVersion: stackwright.dev/v1
+        kind: Command
+        metadata: {name: broken}
+        spec: {create: "echo no >&2; exit 3"}
+    """)
+    up = project.run("up")
+    try:
+        assert up.code == 1, up.out + up.err
+        daemon = _status(project)["daemon"]
+        assert isinstance(daemon, dict), "the daemon stays up for the next try"
+        assert f"the daemon (pid {daemon['pid']}) keeps running" in up.err
+        assert "stackwright down" in up.err
+    finally:
+        assert project.run("down").code == 0
+    assert _status(project)["daemon"] is None
