@@ -47,7 +47,8 @@ def _capture_with_retries(platform: Platform, repo: Repo, policy: str, spec: Pol
     attempt = 0
     while True:
         try:
-            return capture(platform, repo, source, tags, spec.timeout, spec.postgres)
+            return capture(platform, repo, source, tags, spec.timeout, spec.postgres,
+                           spec.pauseWriters)
         except (TemporaryError, restic.ResticError, PermanentError) as exc:
             if attempt >= spec.retries or isinstance(exc, restic.RepositoryFullError):
                 raise
@@ -75,7 +76,7 @@ def run_policy(platform: Platform, name: str, *, scheduled_for: str | None = Non
     captured: list[Captured] = []
     try:
         repo = platform.repo(spec)
-        tags = [*platform.tags(name), f"sw-run={run.id}", *extra_tags]
+        tags = [*platform.tags(name), f"sw-run={run.id}", f"sw-kind={kind}", *extra_tags]
         sources = platform.sources(spec)
         if not sources:
             raise PermanentError(f"BackupPolicy/{name} has no sources",

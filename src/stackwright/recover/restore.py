@@ -98,6 +98,45 @@ def restore_policy(platform: Platform, name: str, *, snapshot: str | None = None
     spec = platform.policy(name)
     repo = platform.repo(spec)
     sources = [s for s in platform.sources(spec) if only is None or s.label == only]
+    if target == "scratch" and snapshot is None and at is None:
+        return _scratch_newest(platform, name, repo, sources), None
+    return _restore_chosen(platform, name, repo, sources, snapshot=snapshot, at=at,
+                           target=target)
+
+
+def _scratch_newest(platform: Platform, name: str, repo: Repo, sources: list[Source]
+                    ) -> list[Restored]:
+    """The newest backup of every source into scratch. Volumes and files are restored with
+    restic choosing the snapshot itself (no listing first: the listing is a second pass over
+    the repository's snapshots); the other sources, or snapshots from before the ``sw-kind``
+    tag, go through :func:`choose`."""
+    done: list[Restored] = []
+    rest: list[Source] = []
+    try:
+        for source in sources:
+            quick = _LATEST.get(source.kind)
+            item = quick(platform, name, repo, source) if quick else None
+            if item is None:
+                rest.append(source)
+            else:
+                done.append(item)
+        if rest:
+            try:
+                done += _restore_chosen(platform, name, repo, rest, snapshot=None, at=None,
+                                        target="scratch")[0]
+            except PermanentError:
+                if not done:
+                    raise
+    except BaseException:
+        discard(done)
+        raise
+    return done
+
+
+def _restore_chosen(platform: Platform, name: str, repo: Repo, sources: list[Source], *,
+                    snapshot: str | None, at: datetime | None, target: str
+                    ) -> tuple[list[Restored], str | None]:
+    spec = platform.policy(name)
     snaps = backup.policy_snapshots(platform, name, repo)
     if spec.postgres == "pitr":
         snaps = [s for s in snaps if s.tag("sw-type") != "wal"]  # replayed, never chosen
@@ -170,7 +209,7 @@ def _scratch_database(platform: Platform, repo: Repo, source: Source, snap: Snap
             _psql(env, conn, owner, database)
             restic.dump_to(repo, snap.id, _stdin_file(snap),
                            ["pg_restore", "--no-owner", "--no-acl", "--exit-on-error",
-                            "--role", owner, *conn, "-d", database],
+                            "--single-transaction", "--role", owner, *conn, "-d", database],
                            consumer_env=env, timeout=86400)
     except BaseException:
         pg.stop()
@@ -234,6 +273,61 @@ def _scratch_volume(platform: Platform, repo: Repo, source: Source, snap: Snapsh
     item = _restored(source, snap, "scratch", volume=name, path=info.mountpoint)
     item.handle = {"volume": name}
     return item
+
+
+def _latest_tags(platform: Platform, policy: str, source: Source) -> list[str]:
+    return [*platform.tags(policy), f"sw-source={source.label}", "sw-kind=backup"]
+
+
+def _latest_into(platform: Platform, policy: str, repo: Repo, source: Source, where: Path
+                 ) -> tuple[str, str] | None:
+    if "," in source.label:  # restic reads a comma as the end of a tag
+        return None
+    platform.log(f"restoring {source.label} from its newest backup (scratch)")
+    return restic.restore_latest(repo, where, host=platform.host(),
+                                 tags=_latest_tags(platform, policy, source), timeout=86400)
+
+
+def _latest_volume(platform: Platform, policy: str, repo: Repo, source: Source
+                   ) -> Restored | None:
+    import secrets
+
+    address = Address("Volume", f"{source.name}-scratch-{secrets.token_hex(4)}")
+    ctx = platform.ctx(address)
+    podman = podman_for(ctx)
+    name = object_name(ctx, address)
+    info = podman.volume_create(name, labels=labels_for(ctx, address))
+    try:
+        found = _latest_into(platform, policy, repo, source, Path(info.mountpoint))
+    except BaseException:
+        podman.volume_remove(name, force=True)
+        raise
+    if found is None:
+        podman.volume_remove(name, force=True)
+        return None
+    item = Restored(source.label, found[0], found[1], "scratch",
+                    {"volume": name, "path": info.mountpoint})
+    item.handle = {"volume": name}
+    return item
+
+
+def _latest_files(platform: Platform, policy: str, repo: Repo, source: Source
+                  ) -> Restored | None:
+    folder = Path(tempfile.mkdtemp(prefix="sw-restore-files-"))
+    try:
+        found = _latest_into(platform, policy, repo, source, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if found is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    item = Restored(source.label, found[0], found[1], "scratch", {"path": str(folder)})
+    item.handle = {"dir": str(folder)}
+    return item
+
+
+_LATEST = {"Volume": _latest_volume, "File": _latest_files}
 
 
 def _scratch_files(platform: Platform, repo: Repo, source: Source, snap: Snapshot
