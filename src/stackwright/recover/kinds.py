@@ -158,16 +158,26 @@ class PolicySpec(SpecModel):
     postgres: Literal["dump", "pitr"] = Field(
         "dump", description="dump: pg_dump per database; pitr: pg_basebackup and the "
                             "archived WAL, restorable to any time (docs/backup.md).")
+    walSchedule: str | None = Field(  # noqa: N815
+        None, description="With postgres: pitr, cron schedule (UTC; six fields for seconds) "
+                          "of shipping the archived WAL between backups: RPO is then the age "
+                          "of the last shipped segment.")
     pauseWriters: bool = Field(  # noqa: N815
         True, description="Pause the running containers that mount a volume while it is "
                           "read (podman pause; always unpaused after).")
     timeout: int = Field(3600, ge=1, description="Seconds a source's capture may take.")
     retries: int = Field(1, ge=0, description="Tries again after a failed capture.")
 
-    @field_validator("schedule")
+    @field_validator("schedule", "walSchedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
         return _cron(value)
+
+    @model_validator(mode="after")
+    def _wal_needs_pitr(self) -> PolicySpec:
+        if self.walSchedule and self.postgres != "pitr":
+            raise ValueError("walSchedule ships archived WAL: it needs postgres: pitr")
+        return self
 
 
 class PolicyKind(Kind):

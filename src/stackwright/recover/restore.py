@@ -365,6 +365,8 @@ def _scratch_pitr(platform: Platform, repo: Repo, source: Source, base: Snapshot
                      url=pg.url(database), wal=wal.short_id,
                      recoveryTarget=at.isoformat() if at else "latest")
     item.handle = {"postgres": str(pg.root)}
+    if at is None:  # recovered up to the newest segment shipped: what RPO measures
+        item.time = wal.tag("sw-wal-at") or wal.time
     return item
 
 

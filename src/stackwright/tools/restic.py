@@ -310,10 +310,15 @@ def restore_latest(repo: Repo, target: Path, *, host: str, tags: Sequence[str],
         if "no snapshot found" in (exc.stderr or "").lower():
             return None
         raise
-    found = _RESTORING.search(out)
+    return restored_snapshot(out)
+
+
+def restored_snapshot(said: str) -> tuple[str, str]:
+    """The short id and time (ISO 8601) of the snapshot ``restic restore`` says it restores."""
+    found = _RESTORING.search(said)
     if found is None:
         raise ResticError("restic restore did not say which snapshot it restored",
-                          stderr=out[-500:])
+                          stderr=said[-500:])
     short, day, clock, hours, minutes = found.groups()
     return short, f"{day}T{clock}{hours}:{minutes}"
 
@@ -352,5 +357,5 @@ __all__ = ["BackupSummary", "NoRepositoryError", "PermanentError", "Repo",
            "RepositoryFullError", "RepositoryLockedError", "RepositoryUnreachableError",
            "ResticError", "Snapshot",
            "backup_paths", "backup_stream", "check", "config_id", "dump_to", "exists",
-           "forget_ids", "forget_keep", "init", "restore", "restore_latest", "run", "scrub",
-           "snapshots", "stats_raw", "unlock"]
+           "forget_ids", "forget_keep", "init", "restore", "restore_latest",
+           "restored_snapshot", "run", "scrub", "snapshots", "stats_raw", "unlock"]
