@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from stackwright.core.model import Address
 from stackwright.errors import PermanentError
@@ -21,6 +22,8 @@ from stackwright.recover.capture import passfile, volume_dir
 from stackwright.recover.platform import Platform, Source
 from stackwright.tools import restic
 from stackwright.tools.restic import Repo, Snapshot
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -258,19 +261,27 @@ def _restore_rdb(repo: Repo, snap: Snapshot, dest: Path) -> None:
         shutil.copy2(found[0], dest)
 
 
-def _scratch_volume(platform: Platform, repo: Repo, source: Source, snap: Snapshot
-                    ) -> Restored:
-    address = Address("Volume", f"{source.name}-scratch-{snap.short_id}")
+def _into_volume(platform: Platform, source: Source, suffix: str,
+                 fill: Callable[[Path], T]) -> tuple[str, str, T]:
+    """A new scratch podman volume ``<volume>-scratch-<suffix>`` filled by ``fill(mount)``;
+    its name, mountpoint and what ``fill`` returned. Removed again if ``fill`` fails."""
+    address = Address("Volume", f"{source.name}-scratch-{suffix}")
     ctx = platform.ctx(address)
     podman = podman_for(ctx)
     name = object_name(ctx, address)
     info = podman.volume_create(name, labels=labels_for(ctx, address))
     try:
-        restic.restore(repo, snap.id, Path(info.mountpoint), timeout=86400)
+        return name, info.mountpoint, fill(Path(info.mountpoint))
     except BaseException:
         podman.volume_remove(name, force=True)
         raise
-    item = _restored(source, snap, "scratch", volume=name, path=info.mountpoint)
+
+
+def _scratch_volume(platform: Platform, repo: Repo, source: Source, snap: Snapshot
+                    ) -> Restored:
+    name, mount, _ = _into_volume(platform, source, snap.short_id, lambda where: restic.restore(
+        repo, snap.id, where, timeout=86400))
+    item = _restored(source, snap, "scratch", volume=name, path=mount)
     item.handle = {"volume": name}
     return item
 
@@ -292,21 +303,12 @@ def _latest_volume(platform: Platform, policy: str, repo: Repo, source: Source
                    ) -> Restored | None:
     import secrets
 
-    address = Address("Volume", f"{source.name}-scratch-{secrets.token_hex(4)}")
-    ctx = platform.ctx(address)
-    podman = podman_for(ctx)
-    name = object_name(ctx, address)
-    info = podman.volume_create(name, labels=labels_for(ctx, address))
-    try:
-        found = _latest_into(platform, policy, repo, source, Path(info.mountpoint))
-    except BaseException:
-        podman.volume_remove(name, force=True)
-        raise
+    name, mount, found = _into_volume(platform, source, secrets.token_hex(4), partial(
+        _latest_into, platform, policy, repo, source))
     if found is None:
-        podman.volume_remove(name, force=True)
+        podman_for(platform.ctx()).volume_remove(name, force=True)
         return None
-    item = Restored(source.label, found[0], found[1], "scratch",
-                    {"volume": name, "path": info.mountpoint})
+    item = Restored(source.label, found[0], found[1], "scratch", {"volume": name, "path": mount})
     item.handle = {"volume": name}
     return item
 
