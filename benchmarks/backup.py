@@ -4,13 +4,15 @@ A volume and a PostgreSQL database of ``--size-mib`` each, in a project applied 
 benchmark (secrets API in this process, podman, the data image), then:
 
 - volume: ``backup run`` of the volume vs plain ``restic backup`` of the same directory into
-  a fresh repository; the same after 1% of its bytes changed (incremental); a scratch
-  restore vs plain ``restic restore``;
+  a fresh repository; the same after 1% of its bytes changed (incremental, ``--repeat``
+  rounds); a scratch restore vs plain ``restic restore`` (``--repeat`` each); repeated
+  figures are medians of samples taken in alternating order, listed under ``*_samples``;
 - database: ``backup run`` (pg_dump into restic) plus a scratch restore (a new PostgreSQL,
   restic dump into pg_restore) vs ``pg_dump | pg_restore`` into a new PostgreSQL;
 - a drill of the database policy (restore + one SQL check): its measured RTO.
 
-Ratios are Stackwright's time over the floor's; target 1.2. Usage::
+Ratios are Stackwright's time over the floor's; target 1.2. ``breakdown`` gives where our
+time went (restic calls by subcommand, secrets, scratch servers, podman). Usage::
 
     .venv/bin/python benchmarks/backup.py --size-mib 1024       # the report's size
     .venv/bin/python benchmarks/backup.py --size-mib 8 --skip-db    # smoke: seconds
@@ -159,15 +161,16 @@ def fill_dir(folder: Path, mib: int) -> None:
             out.write(os.urandom(min(mib, FILE_MIB) << 20))
 
 
-def change_one_percent(folder: Path, mib: int) -> None:
-    """Rewrite 1% of the bytes, in 64 KiB pieces spread over the files."""
+def change_one_percent(folder: Path, mib: int, seed: int = 0) -> None:
+    """Rewrite 1% of the bytes, in 64 KiB pieces spread over the files (other places for
+    another ``seed``)."""
     files = sorted(folder.glob("file*.bin"))
     pieces = max(1, (mib << 20) // 100 // (64 << 10))
     for i in range(pieces):
         path = files[i % len(files)]
         size = path.stat().st_size
         with open(path, "r+b") as out:
-            out.seek((i * 7919 * (64 << 10)) % max(size - (64 << 10), 1))
+            out.seek(((i + seed * 104729) * 7919 * (64 << 10)) % max(size - (64 << 10), 1))
             out.write(os.urandom(64 << 10))
 
 
@@ -260,8 +263,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--skip-db", action="store_true", help="only the volume figures")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="volume restores of each side (medians are compared)")
+    parser.add_argument("--repeat", type=int, default=4,
+                        help="incremental backups and restores of each side (medians are "
+                             "compared)")
     args = parser.parse_args()
     mib = args.size_mib
     work = Path(tempfile.mkdtemp(prefix="sw-bench-backup-"))
@@ -285,18 +289,56 @@ def main() -> None:
                       "met": all(v <= TARGET for v in ratios.values())}))
 
 
+def incrementals(platform: Any, folder: Path, work: Path, password: str, mib: int,
+                 repeat: int, out: dict[str, Any], run_policy: Any) -> tuple[float, float, Any]:
+    """``repeat`` rounds of: 1% of the bytes changed, then both sides back up that same state
+    (alternating which goes first); the medians, and our last run."""
+    floors: list[float] = []
+    ours: list[float] = []
+    last: Any = None
+
+    def one_ours() -> None:
+        nonlocal last
+        took, last = step(lambda: run_policy(platform, "vol"), out, "volume_incremental")
+        assert last.status == "succeeded", last.reason
+        ours.append(took)
+
+    def one_floor() -> None:
+        floors.append(floor_incremental(folder, work, password))
+
+    for n in range(repeat):
+        change_one_percent(folder, mib, seed=n)
+        subprocess.run(["sync"], check=False)
+        for side in ((one_floor, one_ours) if n % 2 else (one_ours, one_floor)):
+            side()
+    out["volume_incremental_samples"] = {"floor": [round(x, 3) for x in floors],
+                                         "ours": [round(x, 3) for x in ours]}
+    return statistics.median(floors), statistics.median(ours), last
+
+
 def restores(platform: Any, work: Path, password: str, repeat: int, out: dict[str, Any],
              restore_policy: Any, discard: Any) -> tuple[float, float]:
-    """The floor's restore and ours, alternately ``repeat`` times (floor first each time);
-    the medians: on a shared host one sample of each is mostly noise."""
-    floors, ours = [], []
-    for _ in range(repeat):
-        floors.append(floor_restore(work, password))
+    """The floor's restore and ours, ``repeat`` times each, in alternating order (floor then
+    ours, ours then floor, ...) after a ``sync`` each: the medians. On a shared host one
+    sample of each is mostly noise, and a fixed order favours one side (what the other just
+    wrote is still being flushed)."""
+    floors: list[float] = []
+    ours: list[float] = []
+
+    def one_ours() -> None:
         subprocess.run(["sync"], check=False)
         took, (restored, _) = step(lambda: restore_policy(platform, "vol"), out,
                                    "volume_restore")
         discard(restored)
         ours.append(took)
+
+    def one_floor() -> None:
+        subprocess.run(["sync"], check=False)
+        floors.append(floor_restore(work, password))
+
+    for n in range(repeat):
+        for side in ((one_floor, one_ours) if n % 2 == 0 else (one_ours, one_floor)):
+            side()
     out["volume_restore_samples"] = {"floor": [round(x, 3) for x in floors],
                                      "ours": [round(x, 3) for x in ours]}
     return statistics.median(floors), statistics.median(ours)
@@ -322,10 +364,8 @@ def run(root: Path, work: Path, mib: int, skip_db: bool, repeat: int = 1) -> dic
         ours_backup, first = step(lambda: run_policy(platform, "vol"), out, "volume_backup")
         assert first.status == "succeeded", first.reason
         floor = floor_volume(folder, work, password, mib)
-        change_one_percent(folder, mib)
-        ours_incr, second = step(lambda: run_policy(platform, "vol"), out,
-                                 "volume_incremental")
-        floor_incr = floor_incremental(folder, work, password)
+        floor_incr, ours_incr, second = incrementals(platform, folder, work, password, mib,
+                                                     repeat, out, run_policy)
         floor["restore"], ours_restore = restores(platform, work, password, repeat, out,
                                                   restore_policy, discard)
         out.update(volume_backup_s=round(ours_backup, 3), volume_backup_floor_s=round(
