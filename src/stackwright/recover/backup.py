@@ -47,7 +47,8 @@ def _capture_with_retries(platform: Platform, repo: Repo, policy: str, spec: Pol
     attempt = 0
     while True:
         try:
-            return capture(platform, repo, source, tags, spec.timeout, spec.postgres)
+            return capture(platform, repo, source, tags, spec.timeout, spec.postgres,
+                           spec.pauseWriters)
         except (TemporaryError, restic.ResticError, PermanentError) as exc:
             if attempt >= spec.retries or isinstance(exc, restic.RepositoryFullError):
                 raise
@@ -75,7 +76,7 @@ def run_policy(platform: Platform, name: str, *, scheduled_for: str | None = Non
     captured: list[Captured] = []
     try:
         repo = platform.repo(spec)
-        tags = [*platform.tags(name), f"sw-run={run.id}", *extra_tags]
+        tags = [*platform.tags(name), f"sw-run={run.id}", f"sw-kind={kind}", *extra_tags]
         sources = platform.sources(spec)
         if not sources:
             raise PermanentError(f"BackupPolicy/{name} has no sources",
@@ -102,6 +103,45 @@ def run_policy(platform: Platform, name: str, *, scheduled_for: str | None = Non
                    "added": sum(c.summary.data_added for c in captured)}
     platform.records.save(run)
     return run
+
+
+def ship_wal(platform: Platform, name: str, *, scheduled_for: str | None = None) -> Run:
+    """Ship the WAL archived since the last shipment of each database of a ``pitr`` policy
+    into its repository; the recorded run (``details.shipped``: the snapshots)."""
+    from stackwright.recover import pitr
+
+    spec = platform.policy(name)
+    run = Run(kind="wal", name=name, scheduled_for=scheduled_for)
+    shipped: list[dict[str, Any]] = []
+    try:
+        if spec.postgres != "pitr":
+            raise PermanentError(f"BackupPolicy/{name} ships no WAL: it is not postgres: pitr")
+        repo = platform.repo(spec)
+        last = _last_shipped(platform, name)
+        tags = [*platform.tags(name), f"sw-run={run.id}", "sw-kind=backup"]
+        for source in [s for s in platform.sources(spec) if s.kind == "Database"]:
+            done = pitr.ship(platform, repo, source, tags, spec.timeout, last.get(source.label))
+            if done is not None:
+                summary, segment = done
+                shipped.append({"source": source.label, "snapshot": summary.snapshot_id,
+                                "segment": segment, "added": summary.data_added})
+                platform.log(f"{source.label}: WAL up to {segment} shipped")
+        run.status = "succeeded"
+    except StackwrightError as exc:
+        run.status, run.reason = "failed", str(exc)
+    run.finished_at = now_iso()
+    run.details = {"shipped": shipped, "segments": {**_last_shipped(platform, name), **{
+        s["source"]: s["segment"] for s in shipped}}}
+    platform.records.save(run)
+    return run
+
+
+def _last_shipped(platform: Platform, name: str) -> dict[str, str]:
+    """The newest segment shipped so far per source (from the last successful ``wal`` run)."""
+    for run in platform.records.list("wal", name, limit=20):
+        if run.status == "succeeded" and "segments" in run.details:
+            return dict(run.details["segments"])
+    return {}
 
 
 def apply_retention(platform: Platform, name: str) -> Run:

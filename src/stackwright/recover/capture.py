@@ -1,10 +1,15 @@
 """Consistent captures of one source into a restic snapshot.
 
-- Database: ``pg_dump --format=custom`` of the database over TCP, streamed into restic
-  (``--stdin``), logged in as the database's user with a password file only this process
-  reads (never a command line or an environment variable).
+- Database: ``pg_dump --format=custom --compress=0`` of the database over TCP, streamed
+  into restic (``--stdin``; restic compresses it with zstd, far cheaper than pg_dump's zlib,
+  and an uncompressed dump deduplicates against the previous one), logged in as the
+  database's user with a password file only this process reads (never a command line or an
+  environment variable).
 - Cache: ``BGSAVE``, waited for, then the RDB file from the cache's volume.
-- Volume: the volume's directory on the host.
+- Volume: the volume's directory on the host, read while the running containers that mount
+  it are paused (``podman pause``; unpaused afterwards, also when the capture fails), so that
+  no file is caught half-written; ``pauseWriters: false`` leaves them running (a policy's
+  ``hooks`` can quiesce them instead).
 - File: the paths, relative to the project.
 """
 
@@ -46,9 +51,10 @@ def passfile(host: str, port: int, user: str, password: str) -> Iterator[Path]:
 
 
 def capture(platform: Platform, repo: Repo, source: Source, tags: Sequence[str],
-            timeout: float, postgres: str = "dump") -> list[BackupSummary]:
+            timeout: float, postgres: str = "dump", pause: bool = True) -> list[BackupSummary]:
     """The snapshots of ``source`` (one; two for a database with ``pitr``), tagged with
-    ``tags`` and its own source/type tags."""
+    ``tags`` and its own source/type tags. With ``pause``, the running containers that mount
+    a volume are paused while it is read."""
     tags = [*tags, f"sw-source={source.label}"]
     if source.kind == "Database" and postgres == "pitr":
         from stackwright.recover import pitr
@@ -60,8 +66,9 @@ def capture(platform: Platform, repo: Repo, source: Source, tags: Sequence[str],
         return [_cache(platform, repo, source, [*tags, "sw-type=rdb"], timeout)]
     if source.kind == "Volume":
         mount = volume_dir(platform, source)
-        return [restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=volume"],
-                                    host=platform.host(), cwd=mount, timeout=timeout)]
+        with paused_writers(platform, source, pause):
+            return [restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=volume"],
+                                        host=platform.host(), cwd=mount, timeout=timeout)]
     path = platform.ctx().resolve_path(source.name)
     if not path.exists():
         raise PermanentError(f"sources.files: {source.name} does not exist",
@@ -86,17 +93,54 @@ def _database(platform: Platform, repo: Repo, source: Source, tags: list[str],
     out = _outputs(source)
     host, port, user = str(out["host"]), int(out["port"]), str(out["user"])
     with passfile(host, port, user, str(out["password"])) as pgpass:
-        argv = ["pg_dump", "--format=custom", "--no-password", "-h", host, "-p", str(port),
-                "-U", user, "-d", str(out["database"])]
+        argv = ["pg_dump", "--format=custom", "--compress=0", "--no-password", "-h", host,
+                "-p", str(port), "-U", user, "-d", str(out["database"])]
         return restic.backup_stream(repo, argv, dump_name(source.name), tags, host=platform.host(),
                                     producer_env={"PGPASSFILE": str(pgpass),
                                                   "PGCONNECT_TIMEOUT": "10"},
                                     timeout=timeout)
 
 
+def _volume_name(source: Source) -> str:
+    return str(_outputs(source).get("volume") or _outputs(source).get("name") or "")
+
+
+def writers(platform: Platform, source: Source) -> list[str]:
+    """The running containers that mount the volume of ``source``."""
+    podman = podman_for(platform.ctx(Address(source.kind, source.name)))
+    done = podman.call(["ps", "--filter", f"volume={_volume_name(source)}", "--filter",
+                        "status=running", "--format", "{{.Names}}"], "ps of the volume's users")
+    return sorted(set(done.stdout.split()))
+
+
+@contextlib.contextmanager
+def paused_writers(platform: Platform, source: Source, pause: bool = True
+                   ) -> Iterator[list[str]]:
+    """The volume's running containers paused while the block runs; every one that was
+    paused is unpaused after it, whatever happens in the block."""
+    if not pause:
+        yield []
+        return
+    podman = podman_for(platform.ctx(Address(source.kind, source.name)))
+    done: list[str] = []
+    try:
+        for name in writers(platform, source):
+            platform.log(f"  pausing {name} (it mounts {source.label})")
+            podman.call(["pause", name], f"pause {name}")
+            done.append(name)
+        yield done
+    finally:
+        for name in done:
+            back = podman.probe(["unpause", name])
+            if back.returncode:
+                platform.log(f"  could not unpause {name}: {back.stderr.strip()}")
+            else:
+                platform.log(f"  unpaused {name}")
+
+
 def volume_dir(platform: Platform, source: Source) -> Path:
     """The host directory of a Volume (or of a Database's or Cache's volume)."""
-    name = str(_outputs(source).get("volume") or _outputs(source).get("name") or "")
+    name = _volume_name(source)
     info = podman_for(platform.ctx(Address(source.kind, source.name))).volume_inspect(name)
     return Path(info.mountpoint)
 

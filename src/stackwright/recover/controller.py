@@ -1,5 +1,6 @@
-"""The ``backups`` controller: backups (then retention) on each policy's schedule, repository
-checks and restore drills on theirs, in a worker thread so that a tick returns at once.
+"""The ``backups`` controller: backups (then retention) on each policy's schedule, WAL
+shipping on a ``pitr`` policy's ``walSchedule``, repository checks and restore drills on
+theirs, in a worker thread so that a tick returns at once.
 
 A schedule starts counting when the controller first sees it (a ``schedule`` row records
 that moment). A time that fell due while the daemon was down runs once when it is back: only
@@ -32,6 +33,8 @@ def _schedules(platform: Platform) -> dict[Job, str]:
     for name, rec in platform.resources("BackupPolicy").items():
         if (expr := PolicySpec.model_validate(dict(rec.inputs)).schedule):
             found[("backup", name)] = expr
+        if (wal := PolicySpec.model_validate(dict(rec.inputs)).walSchedule):
+            found[("wal", name)] = wal
     for name, rec in platform.resources("RestoreDrill").items():
         if (expr := DrillSpec.model_validate(dict(rec.inputs)).schedule):
             found[("drill", name)] = expr
@@ -54,6 +57,10 @@ def run_job(platform: Platform, job: Job, scheduled: str) -> Run:
         return run
     if kind == "drill":
         return run_drill(platform, name, scheduled_for=scheduled)
+    if kind == "wal":
+        from stackwright.recover.backup import ship_wal
+
+        return ship_wal(platform, name, scheduled_for=scheduled)
     return check_repository(platform, name, scheduled_for=scheduled)
 
 
@@ -128,7 +135,7 @@ class BackupsController:
 
     def _alert(self, ctx: ControllerContext, job: Job, reason: str | None,
                run: Run | None) -> None:
-        kinds = {"backup": "BackupPolicy", "check": "BackupRepository"}
+        kinds = {"backup": "BackupPolicy", "wal": "BackupPolicy", "check": "BackupRepository"}
         alert = alerts.Alert(name=f"{job[0].capitalize()}Failed", severity="critical",
                              project=ctx.project, environment=ctx.environment,
                              resource=f"{kinds[job[0]]}/{job[1]}",

@@ -102,6 +102,14 @@ def _command_check(spec: DrillSpec, restored: list[Restored], cwd: str) -> int:
     return 1
 
 
+def _service_check(platform: Platform, spec: DrillSpec, restored: list[Restored]) -> int:
+    if spec.checks.service is None:
+        return 0
+    from stackwright.recover.service_check import check_service
+
+    return check_service(platform, spec.checks.service, restored)
+
+
 def objectives_missed(policy: PolicySpec, rto: float, rpo: float) -> list[str]:
     missed = []
     if policy.objectives.rto and rto > period(policy.objectives.rto).total_seconds():
@@ -129,7 +137,8 @@ def run_drill(platform: Platform, name: str, *, scheduled_for: str | None = None
         restored, _ = restore_policy(platform, spec.policy, target="scratch")
         restored_s = time.monotonic() - started
         checks = (_sql_checks(spec, restored) + _redis_checks(spec, restored)
-                  + _command_check(spec, restored, str(platform.engine.root)))
+                  + _command_check(spec, restored, str(platform.engine.root))
+                  + _service_check(platform, spec, restored))
         rto = time.monotonic() - started
         rpo = (datetime.now(UTC) - _newest(restored)).total_seconds()
         missed = objectives_missed(policy, rto, rpo)

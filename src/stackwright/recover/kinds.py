@@ -158,13 +158,26 @@ class PolicySpec(SpecModel):
     postgres: Literal["dump", "pitr"] = Field(
         "dump", description="dump: pg_dump per database; pitr: pg_basebackup and the "
                             "archived WAL, restorable to any time (docs/backup.md).")
+    walSchedule: str | None = Field(  # noqa: N815
+        None, description="With postgres: pitr, cron schedule (UTC; six fields for seconds) "
+                          "of shipping the archived WAL between backups: RPO is then the age "
+                          "of the last shipped segment.")
+    pauseWriters: bool = Field(  # noqa: N815
+        True, description="Pause the running containers that mount a volume while it is "
+                          "read (podman pause; always unpaused after).")
     timeout: int = Field(3600, ge=1, description="Seconds a source's capture may take.")
     retries: int = Field(1, ge=0, description="Tries again after a failed capture.")
 
-    @field_validator("schedule")
+    @field_validator("schedule", "walSchedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
         return _cron(value)
+
+    @model_validator(mode="after")
+    def _wal_needs_pitr(self) -> PolicySpec:
+        if self.walSchedule and self.postgres != "pitr":
+            raise ValueError("walSchedule ships archived WAL: it needs postgres: pitr")
+        return self
 
 
 class PolicyKind(Kind):
@@ -179,13 +192,14 @@ class PolicyKind(Kind):
       sources:
         databases: [db]                # pg_dump per database (custom format)
         caches: [cache]                # BGSAVE, then the RDB file
-        volumes: [uploads]
+        volumes: [uploads]             # read while the containers mounting it are paused
         files: [config/]
         selector: {backup: nightly}    # and every Database/Cache/Volume so labelled
       schedule: "0 * * * *"            # the daemon runs it; one missed run is caught up
       retention: {keepLast: 24, keepDaily: 7, keepWeekly: 4}   # restic forget --prune
       objectives: {rpo: 1h, rto: 15m}
       hooks: {pre: [sh, -c, "sync"], post: [sh, -c, "true"]}
+      pauseWriters: true               # false: leave them running (quiesce in hooks)
     ```
 
     ``stackwright backup run shop`` takes one now; ``backup list``, ``backup restore``.
@@ -211,9 +225,21 @@ class RedisCheck(SpecModel):
     cache: str | None = None
 
 
+class ServiceCheck(SpecModel):
+    name: str = Field(description="The Service whose scratch copy runs on the restored "
+                                  "volumes until its health check passes.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment of the scratch copy (the service's own "
+        "is not copied: it names the live instances); $SCRATCH_<NAME>_URL and "
+        "$SCRATCH_<NAME>_DIR are replaced.")
+    timeout: int = Field(120, ge=1, description="Seconds the copy has to become healthy.")
+
+
 class DrillChecks(SpecModel):
     sql: list[SqlCheck] = Field(default_factory=list)
     redis: list[RedisCheck] = Field(default_factory=list)
+    service: ServiceCheck | None = Field(
+        None, description="A scratch copy of a Service on the restored data, health-checked.")
     command: list[str] | None = Field(
         None, description="Run with SCRATCH_<NAME>_URL / SCRATCH_<NAME>_DIR for each restored "
                           "source in its environment; exit 0 passes.")
@@ -250,6 +276,9 @@ class DrillKind(Kind):
         redis:
           - {command: [GET, greeting], expect: hello}
         command: [sh, -c, 'test -s "$SCRATCH_UPLOADS_DIR/index.html"']
+        service:                       # a scratch copy of Service/web on the restored volume
+          name: web                    # (its image and command), health-checked, removed
+          env: {DATABASE_URL: "$SCRATCH_DB_URL"}   # the scratch database, never the live one
     ```
 
     A failing check, a restore that fails, or an RTO/RPO over the policy's objectives fails

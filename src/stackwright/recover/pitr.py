@@ -4,7 +4,10 @@ both in the repository; a restore replays the WAL into a scratch server up to a 
 The database archives its WAL into ``/data/wal`` on its volume (its ``settings``:
 ``archive_mode: "on"``, ``archive_command: "test ! -f /data/wal/%f && cp %p /data/wal/%f"``);
 each backup run takes a base backup (tar, WAL included) streamed into restic, switches to a
-new WAL segment, waits for it to be archived and backs up the archive directory.
+new WAL segment, waits for it to be archived and backs up the archive directory. Between
+runs, the ``backups`` controller ships the archive directory on the policy's
+``walSchedule`` (:func:`ship`: only when a new segment was archived; restic adds only the
+new segments), so the newest restorable time is that of the last shipped segment.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +78,40 @@ def capture(platform: Platform, repo: Repo, source: Source, tags: list[str],
             raise TemporaryError(f"{source.label}: WAL segment {segment} was not archived "
                                  "within 120s", hint="check archive_command", delay=30)
         time.sleep(0.2)
-    wal = restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=wal"],
-                              host=platform.host(), cwd=folder, timeout=timeout)
+    wal = _backup_spool(platform, repo, folder, tags, timeout)
     return [first, wal]
+
+
+def newest_segment(folder: Path) -> tuple[str, datetime] | None:
+    """The newest archived WAL segment in the spool (its name and when it was archived)."""
+    found = [(p.stat().st_mtime, p.name) for p in folder.iterdir()
+             if p.is_file() and not p.name.endswith(".tmp")] if folder.is_dir() else []
+    if not found:
+        return None
+    mtime, name = max(found)
+    return name, datetime.fromtimestamp(mtime, UTC)
+
+
+def _backup_spool(platform: Platform, repo: Repo, folder: Path, tags: list[str],
+                  timeout: float) -> BackupSummary:
+    """The spool as a ``sw-type=wal`` snapshot, tagged with its newest segment's time
+    (``sw-wal-at``: what a restore of it recovers up to)."""
+    newest = newest_segment(folder)
+    at = [f"sw-wal-at={newest[1].isoformat()}", f"sw-wal-segment={newest[0]}"] if newest else []
+    return restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=wal", *at],
+                               host=platform.host(), cwd=folder, timeout=timeout)
+
+
+def ship(platform: Platform, repo: Repo, source: Source, tags: list[str], timeout: float,
+         after: str | None) -> tuple[BackupSummary, str] | None:
+    """The WAL spool into the repository when a segment newer than ``after`` (a segment
+    name) was archived since; the snapshot and that segment, or None."""
+    folder = volume_dir(platform, source) / "wal"
+    newest = newest_segment(folder)
+    if newest is None or (after is not None and newest[0] <= after):
+        return None
+    return _backup_spool(platform, repo, folder, [*tags, f"sw-source={source.label}"],
+                         timeout), newest[0]
 
 
 def _write(path: Path, text: str) -> None:
@@ -143,4 +177,5 @@ def tar_available() -> bool:
     return shutil.which("tar") is not None
 
 
-__all__ = ["capture", "check_archiving", "restore_to", "tar_available", "tempfile"]
+__all__ = ["capture", "check_archiving", "newest_segment", "restore_to", "ship",
+           "tar_available", "tempfile"]

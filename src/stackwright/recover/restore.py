@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from stackwright.core.model import Address
 from stackwright.errors import PermanentError
@@ -21,6 +22,8 @@ from stackwright.recover.capture import passfile, volume_dir
 from stackwright.recover.platform import Platform, Source
 from stackwright.tools import restic
 from stackwright.tools.restic import Repo, Snapshot
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -98,6 +101,45 @@ def restore_policy(platform: Platform, name: str, *, snapshot: str | None = None
     spec = platform.policy(name)
     repo = platform.repo(spec)
     sources = [s for s in platform.sources(spec) if only is None or s.label == only]
+    if target == "scratch" and snapshot is None and at is None:
+        return _scratch_newest(platform, name, repo, sources), None
+    return _restore_chosen(platform, name, repo, sources, snapshot=snapshot, at=at,
+                           target=target)
+
+
+def _scratch_newest(platform: Platform, name: str, repo: Repo, sources: list[Source]
+                    ) -> list[Restored]:
+    """The newest backup of every source into scratch. Volumes and files are restored with
+    restic choosing the snapshot itself (no listing first: the listing is a second pass over
+    the repository's snapshots); the other sources, or snapshots from before the ``sw-kind``
+    tag, go through :func:`choose`."""
+    done: list[Restored] = []
+    rest: list[Source] = []
+    try:
+        for source in sources:
+            quick = _LATEST.get(source.kind)
+            item = quick(platform, name, repo, source) if quick else None
+            if item is None:
+                rest.append(source)
+            else:
+                done.append(item)
+        if rest:
+            try:
+                done += _restore_chosen(platform, name, repo, rest, snapshot=None, at=None,
+                                        target="scratch")[0]
+            except PermanentError:
+                if not done:
+                    raise
+    except BaseException:
+        discard(done)
+        raise
+    return done
+
+
+def _restore_chosen(platform: Platform, name: str, repo: Repo, sources: list[Source], *,
+                    snapshot: str | None, at: datetime | None, target: str
+                    ) -> tuple[list[Restored], str | None]:
+    spec = platform.policy(name)
     snaps = backup.policy_snapshots(platform, name, repo)
     if spec.postgres == "pitr":
         snaps = [s for s in snaps if s.tag("sw-type") != "wal"]  # replayed, never chosen
@@ -170,7 +212,7 @@ def _scratch_database(platform: Platform, repo: Repo, source: Source, snap: Snap
             _psql(env, conn, owner, database)
             restic.dump_to(repo, snap.id, _stdin_file(snap),
                            ["pg_restore", "--no-owner", "--no-acl", "--exit-on-error",
-                            "--role", owner, *conn, "-d", database],
+                            "--single-transaction", "--role", owner, *conn, "-d", database],
                            consumer_env=env, timeout=86400)
     except BaseException:
         pg.stop()
@@ -219,21 +261,75 @@ def _restore_rdb(repo: Repo, snap: Snapshot, dest: Path) -> None:
         shutil.copy2(found[0], dest)
 
 
-def _scratch_volume(platform: Platform, repo: Repo, source: Source, snap: Snapshot
-                    ) -> Restored:
-    address = Address("Volume", f"{source.name}-scratch-{snap.short_id}")
+def _into_volume(platform: Platform, source: Source, suffix: str,
+                 fill: Callable[[Path], T]) -> tuple[str, str, T]:
+    """A new scratch podman volume ``<volume>-scratch-<suffix>`` filled by ``fill(mount)``;
+    its name, mountpoint and what ``fill`` returned. Removed again if ``fill`` fails."""
+    address = Address("Volume", f"{source.name}-scratch-{suffix}")
     ctx = platform.ctx(address)
     podman = podman_for(ctx)
     name = object_name(ctx, address)
     info = podman.volume_create(name, labels=labels_for(ctx, address))
     try:
-        restic.restore(repo, snap.id, Path(info.mountpoint), timeout=86400)
+        return name, info.mountpoint, fill(Path(info.mountpoint))
     except BaseException:
         podman.volume_remove(name, force=True)
         raise
-    item = _restored(source, snap, "scratch", volume=name, path=info.mountpoint)
+
+
+def _scratch_volume(platform: Platform, repo: Repo, source: Source, snap: Snapshot
+                    ) -> Restored:
+    name, mount, _ = _into_volume(platform, source, snap.short_id, lambda where: restic.restore(
+        repo, snap.id, where, timeout=86400))
+    item = _restored(source, snap, "scratch", volume=name, path=mount)
     item.handle = {"volume": name}
     return item
+
+
+def _latest_tags(platform: Platform, policy: str, source: Source) -> list[str]:
+    return [*platform.tags(policy), f"sw-source={source.label}", "sw-kind=backup"]
+
+
+def _latest_into(platform: Platform, policy: str, repo: Repo, source: Source, where: Path
+                 ) -> tuple[str, str] | None:
+    if "," in source.label:  # restic reads a comma as the end of a tag
+        return None
+    platform.log(f"restoring {source.label} from its newest backup (scratch)")
+    return restic.restore_latest(repo, where, host=platform.host(),
+                                 tags=_latest_tags(platform, policy, source), timeout=86400)
+
+
+def _latest_volume(platform: Platform, policy: str, repo: Repo, source: Source
+                   ) -> Restored | None:
+    import secrets
+
+    name, mount, found = _into_volume(platform, source, secrets.token_hex(4), partial(
+        _latest_into, platform, policy, repo, source))
+    if found is None:
+        podman_for(platform.ctx()).volume_remove(name, force=True)
+        return None
+    item = Restored(source.label, found[0], found[1], "scratch", {"volume": name, "path": mount})
+    item.handle = {"volume": name}
+    return item
+
+
+def _latest_files(platform: Platform, policy: str, repo: Repo, source: Source
+                  ) -> Restored | None:
+    folder = Path(tempfile.mkdtemp(prefix="sw-restore-files-"))
+    try:
+        found = _latest_into(platform, policy, repo, source, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if found is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    item = Restored(source.label, found[0], found[1], "scratch", {"path": str(folder)})
+    item.handle = {"dir": str(folder)}
+    return item
+
+
+_LATEST = {"Volume": _latest_volume, "File": _latest_files}
 
 
 def _scratch_files(platform: Platform, repo: Repo, source: Source, snap: Snapshot
@@ -271,6 +367,8 @@ def _scratch_pitr(platform: Platform, repo: Repo, source: Source, base: Snapshot
                      url=pg.url(database), wal=wal.short_id,
                      recoveryTarget=at.isoformat() if at else "latest")
     item.handle = {"postgres": str(pg.root)}
+    if at is None:  # recovered up to the newest segment shipped: what RPO measures
+        item.time = wal.tag("sw-wal-at") or wal.time
     return item
 
 

@@ -75,12 +75,12 @@ class ScratchPostgres:
         return (f"postgresql://{self.user}:{quote(self.password, safe='')}@{HOST}:{self.port}/"
                 f"{database}")
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 120, settings: tuple[str, ...] = ()) -> None:
         sockets = self.root / "sock"
         sockets.mkdir(exist_ok=True)
         _chown(sockets)
-        opts = (f"-p {self.port} -k {sockets} -c listen_addresses={HOST} -c fsync=off "
-                "-c full_page_writes=off")
+        opts = " ".join([f"-p {self.port} -k {sockets} -c listen_addresses={HOST} -c fsync=off "
+                         "-c full_page_writes=off", *(f"-c {s}" for s in settings)])
         argv = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data), "-l",
                 str(self.root / "server.log"), "-w", "-t", str(int(timeout)), "-o", opts,
                 "start"]
@@ -141,8 +141,16 @@ def new_postgres_dir() -> ScratchPostgres:
     return ScratchPostgres(root, free_port(), secrets.token_urlsafe(24))
 
 
+# A scratch server a dump is restored into: no WAL for tables loaded in the transaction that
+# created them (wal_level=minimal with pg_restore --single-transaction), no checkpoints
+# midway, room to build indexes in memory. Nothing is lost: the scratch copy is throwaway.
+RESTORE_SETTINGS = ("wal_level=minimal", "max_wal_senders=0", "max_wal_size=8GB",
+                    "checkpoint_timeout=1h", "maintenance_work_mem=256MB",
+                    "synchronous_commit=off")
+
+
 def empty_postgres(timeout: float = 120) -> ScratchPostgres:
-    """A new cluster (initdb), started."""
+    """A new cluster (initdb without fsync: a throwaway), started to take a restore."""
     pg = new_postgres_dir()
     try:
         pwfile = pg.root / "pw"
@@ -151,9 +159,10 @@ def empty_postgres(timeout: float = 120) -> ScratchPostgres:
         _chown(pwfile)
         _run(_as_server([str(_pg_bin() / "initdb"), "-D", str(pg.data), "-U", "postgres",
                          "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust",
-                         "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]), "initdb")
+                         "--auth-host=scram-sha-256", "--no-sync", "--no-instructions",
+                         f"--pwfile={pwfile}"]), "initdb")
         pwfile.unlink()
-        pg.start(timeout)
+        pg.start(timeout, RESTORE_SETTINGS)
     except BaseException:
         pg.stop()
         raise

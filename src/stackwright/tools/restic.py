@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -293,6 +294,35 @@ def restore(repo: Repo, snapshot_id: str, target: Path, *, timeout: float | None
     run(repo, ["restore", snapshot_id, "--target", str(target)], timeout=timeout)
 
 
+_RESTORING = re.compile(r"^restoring <Snapshot ([0-9a-f]+) of \[.*\] at (\d{4}-\d\d-\d\d) "
+                        r"(\d\d:\d\d:\d\d(?:\.\d+)?) ([+-]\d\d)(\d\d)\b", re.MULTILINE)
+
+
+def restore_latest(repo: Repo, target: Path, *, host: str, tags: Sequence[str],
+                   timeout: float | None = None) -> tuple[str, str] | None:
+    """Restore the newest snapshot of ``host`` holding every tag in ``tags`` into ``target``,
+    restic choosing it (one process: no ``snapshots`` listing first); its short id and time
+    (ISO 8601), or None when no snapshot matches."""
+    try:
+        out = run(repo, ["restore", "latest", "--host", host, "--tag", ",".join(tags),
+                         "--target", str(target)], timeout=timeout)
+    except ResticError as exc:
+        if "no snapshot found" in (exc.stderr or "").lower():
+            return None
+        raise
+    return restored_snapshot(out)
+
+
+def restored_snapshot(said: str) -> tuple[str, str]:
+    """The short id and time (ISO 8601) of the snapshot ``restic restore`` says it restores."""
+    found = _RESTORING.search(said)
+    if found is None:
+        raise ResticError("restic restore did not say which snapshot it restored",
+                          stderr=said[-500:])
+    short, day, clock, hours, minutes = found.groups()
+    return short, f"{day}T{clock}{hours}:{minutes}"
+
+
 def dump_to(repo: Repo, snapshot_id: str, filename: str, consumer: Sequence[str], *,
             consumer_env: Mapping[str, str] | None = None, timeout: float | None = None
             ) -> str:
@@ -327,5 +357,5 @@ __all__ = ["BackupSummary", "NoRepositoryError", "PermanentError", "Repo",
            "RepositoryFullError", "RepositoryLockedError", "RepositoryUnreachableError",
            "ResticError", "Snapshot",
            "backup_paths", "backup_stream", "check", "config_id", "dump_to", "exists",
-           "forget_ids", "forget_keep", "init", "restore", "run", "scrub", "snapshots",
-           "stats_raw", "unlock"]
+           "forget_ids", "forget_keep", "init", "restore", "restore_latest",
+           "restored_snapshot", "run", "scrub", "snapshots", "stats_raw", "unlock"]

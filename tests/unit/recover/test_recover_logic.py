@@ -142,3 +142,33 @@ def test_controller_schedule_catches_up_once(tmp_path: Any) -> None:
         assert [r.kind for r in records.list("backup", "shop")] == ["backup", "backup"]
     finally:
         records.close()
+
+
+def test_wal_schedule_needs_pitr() -> None:
+    base = {"repository": "main", "sources": {"databases": ["db"]}}
+    assert PolicySpec.model_validate({**base, "postgres": "pitr",
+                                      "walSchedule": "* * * * *"}).walSchedule == "* * * * *"
+    with pytest.raises(ValidationError, match="needs postgres: pitr"):
+        PolicySpec.model_validate({**base, "walSchedule": "* * * * *"})
+    assert PolicySpec.model_validate(base).pauseWriters is True
+
+
+def test_restore_latest_reads_which_snapshot_restic_restored() -> None:
+    said = ("restoring <Snapshot 5b016d48 of [/var/lib/containers/storage/volumes/x/_data] at "
+            "2026-12-03 11:42:14.056054634 +0000 UTC by root@sw-p-dev> to /tmp/t\n")
+    short, when = restic.restored_snapshot(said)
+    assert short == "5b016d48"
+    assert restic_time(when) == datetime(2026, 12, 3, 11, 42, 14, 56054, tzinfo=UTC)
+    east = restic.restored_snapshot(said.replace("+0000 UTC", "+0530 IST"))[1]
+    assert restic_time(east).utcoffset() == timedelta(hours=5, minutes=30)
+    with pytest.raises(restic.ResticError, match="did not say"):
+        restic.restored_snapshot("nothing restored\n")
+
+
+def test_service_check_urls_reach_the_host_loopback() -> None:
+    from stackwright.recover.service_check import _scratch_env
+
+    item = Restored("Database/db", "s1", "t", "scratch",
+                    {"url": "postgresql://postgres:pw@127.0.0.1:5433/shop"})
+    assert _scratch_env([item]) == {
+        "SCRATCH_DB_URL": "postgresql://postgres:pw@10.0.2.2:5433/shop"}
