@@ -543,6 +543,12 @@ class _StoreRecorder:
         e.store.remove(e.name, e.environment, change.address, serial=self.serial,
                        audit=self._event(change, change.prior_id))
 
+    def restored(self, change: Change, record: Recorded, why: str) -> None:
+        e = self.engine
+        e.store.record(e.name, e.environment, record, serial=self.serial, audit=e._audit_event(
+            self.who, "resource.restored", {"address": str(change.address), "id": record.id,
+                                            "serial": self.serial, "why": why}))
+
     def _event(self, change: Change, object_id: str | None) -> Any:
         from stackwright.core.planfile import change_to_json
 
@@ -572,6 +578,10 @@ def require_changes_applied(outcome: ApplyOutcome) -> None:
     if result.ok:
         return
     lines = [f"{a}: {msg}" for a, msg in sorted(result.failed.items())]
+    if result.halted_by is not None:
+        lines.append(f"halted: {result.halted_by} failed, so nothing more was started")
+    lines += [f"rolled back to its record before this apply: {a}" for a in result.rolled_back]
+    lines += [f"{a}: rollback failed: {m}" for a, m in sorted(result.rollback_failed.items())]
     if result.skipped:
         lines.append(f"{len(result.skipped)} dependent action(s) not started")
     if result.interrupted:

@@ -14,7 +14,7 @@ from typing import Any
 from stackwright.core.kinds import DriverContext
 from stackwright.core.state.records import AuditEvent
 from stackwright.delivery.records import RolloutRecord, RolloutStore, now_iso
-from stackwright.errors import PermanentError
+from stackwright.errors import RolledBack
 from stackwright.services.replicas import Replica
 from stackwright.services.rollout import Rollout
 from stackwright.services.traffic import Target
@@ -22,8 +22,9 @@ from stackwright.services.traffic import Target
 POLL = 0.25  # seconds between looks at the record while waiting
 
 
-class RolloutAborted(PermanentError):
-    """The new revision was taken out: all traffic is on the stable one again."""
+class RolloutAborted(RolledBack):
+    """The new revision was taken out: all traffic is on the stable one again (so the engine
+    keeps the Service's record from before the apply)."""
 
 
 class Interrupt(Exception):  # noqa: N818 - control flow inside a run, never user-facing
@@ -56,6 +57,7 @@ class RolloutRun:
             stable=stable, revision=self.rollout.revision, steps=steps, actor=self.actor)
         self.log(f"{self.strategy} rollout {self.record.id}: revision {stable} -> "
                  f"{self.rollout.revision}")
+        self.ctx.underway()
 
     def note(self, event: str | None = None, **fields: Any) -> None:
         assert self.record is not None
