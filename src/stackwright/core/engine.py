@@ -324,7 +324,7 @@ class Engine:
         who = who or actor()
         operation = "destroy" if destroy or (plan is not None and plan.destroy) else "apply"
         with self.store.lock(self.name, self.environment, operation=operation,
-                             timeout=lock_timeout, who=who):
+                             timeout=lock_timeout, who=who) as held:
             snapshot = self.snapshot()
             if plan is None:
                 plan = self._plan_from(snapshot, destroy=destroy, refresh=refresh,
@@ -343,7 +343,18 @@ class Engine:
                 return None
             if overridden:
                 self._audit_override(who, override or "", overridden)
-            return self._execute(plan, snapshot, who, parallelism, on_event, cancel)
+            return self._execute(plan, snapshot, who, parallelism,
+                                 self._telling_lock(held, operation, on_event), cancel)
+
+    def _telling_lock(self, held: Any, operation: str, on_event: Callable[[Event], None]
+                      ) -> Callable[[Event], None]:
+        """``on_event``, and an action underway (a rollout) named in the lock's description."""
+        def both(event: Event) -> None:
+            if event.phase == "underway":
+                self.store.relabel_lock(held, f"{operation}; {event.address}: {event.message}")
+            on_event(event)
+
+        return both
 
     def _audit_override(self, who: str, reason: str, results: tuple[Any, ...]) -> None:
         from stackwright.core.checks import result_to_json

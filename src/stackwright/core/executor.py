@@ -282,8 +282,8 @@ class _Run:
         kind = self.ctx.kinds[change.address.kind]
         driver = kind.driver(self.ctx.target)
         dctx = replace(self.ctx.driver_context(change.address),
-                       underway=lambda: self.ctx.on_event(Event(change.address, change.action,
-                                                                "underway")))
+                       underway=lambda what: self.ctx.on_event(Event(
+                           change.address, change.action, "underway", message=what)))
         prior = self.ctx.recorded.get(change.address)
         recorder = self.ctx.recorder
         if change.action in (Action.DELETE, Action.REPLACE) and prior is not None:

@@ -43,8 +43,10 @@ class DriverContext:
     out): the objects of two checkouts of one project are told apart by it (empty: the
     default SQLite file in ``project_dir``). ``rollback`` is set when the engine takes back
     a change of this apply (another transactional change failed): do it the quick, plain way.
-    ``underway`` is called by a driver whose action goes on for long by itself (a rollout has
-    begun and is recorded): an ``apply --no-wait`` returns there.
+    ``underway(what)`` is called by a driver whose action goes on for long by itself (a
+    rollout has begun and is recorded): an ``apply --no-wait`` returns there, and ``what``
+    (how to follow or end it) is added to the writer lock's description, so another apply
+    refused by the lock says what it waits for.
     """
 
     project_dir: Path
@@ -58,7 +60,7 @@ class DriverContext:
     state_url: str = ""
     state_location: str = ""
     rollback: bool = False
-    underway: Callable[[], None] = lambda: None
+    underway: Callable[[str], None] = lambda what: None
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path)

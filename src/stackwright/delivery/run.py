@@ -57,7 +57,10 @@ class RolloutRun:
             stable=stable, revision=self.rollout.revision, steps=steps, actor=self.actor)
         self.log(f"{self.strategy} rollout {self.record.id}: revision {stable} -> "
                  f"{self.rollout.revision}")
-        self.ctx.underway()
+        name = self.ident.name
+        self.ctx.underway(f"{self.strategy} rollout {self.record.id} of revision "
+                          f"{self.rollout.revision} is running (`stackwright rollout status "
+                          f"{name}`; `stackwright rollout abort {name}` ends it)")
 
     def note(self, event: str | None = None, **fields: Any) -> None:
         assert self.record is not None

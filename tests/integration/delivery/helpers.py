@@ -121,6 +121,26 @@ def status(root: Path) -> dict[str, Any]:
     return doc
 
 
+def record(root: Path) -> tuple[str, str]:
+    """Service/web's state record: its status and revision."""
+    engine = Engine(root)
+    try:
+        rec = engine.snapshot().resources[WEB]
+    finally:
+        engine.close()
+    return rec.status.value, str(rec.outputs.get("revision"))
+
+
+def truthful_after_abort(root: Path, stable: str) -> None:
+    """After an abort or undo: the record READY on the stable revision, no drift, and the
+    plan proposing the update again."""
+    assert record(root) == ("ready", stable)
+    drift = cli(root, "drift", "-o", "json")
+    assert drift.returncode == 0 and json.loads(drift.stdout)["drifted"] is False, drift.stdout
+    planned = json.loads(cli(root, "plan", "-o", "json").stdout)["changes"]
+    assert {c["address"]: c["action"] for c in planned}.get(str(WEB)) == "update"
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
