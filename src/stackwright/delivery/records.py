@@ -191,6 +191,27 @@ class RolloutStore:
                 rollouts.c.service == service).order_by(rollouts.c.id)).mappings()
             return [_record(r) for r in rows]
 
+    def get(self, rollout_id: int) -> RolloutRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(rollouts.select().where(rollouts.c.id == rollout_id)
+                               ).mappings().first()
+            return None if row is None else _record(row)
+
+    def summary(self, project: str, env: str) -> tuple[dict[tuple[str, str], int],
+                                                        list[RolloutRecord]]:
+        """Rollouts by (strategy, state), and the latest rollout of each service."""
+        with self._tx() as conn:
+            counts = {(str(r.strategy), str(r.state)): int(r.n) for r in conn.execute(
+                sa.select(rollouts.c.strategy, rollouts.c.state, sa.func.count().label("n"))
+                .where(rollouts.c.project == project, rollouts.c.env == env)
+                .group_by(rollouts.c.strategy, rollouts.c.state))}
+            newest = sa.select(sa.func.max(rollouts.c.id)).where(
+                rollouts.c.project == project, rollouts.c.env == env).group_by(
+                rollouts.c.service)
+            rows = conn.execute(rollouts.select().where(rollouts.c.id.in_(newest))
+                                .order_by(rollouts.c.service)).mappings()
+            return counts, [_record(r) for r in rows]
+
     def audit(self, event: AuditEvent) -> None:
         with self._tx(write=True) as conn:
             audit.append(conn, event)

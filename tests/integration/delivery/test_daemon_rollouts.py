@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.integration.delivery.helpers import (
     STACKWRIGHT,
@@ -33,6 +34,7 @@ from stackwright.ports import free_port
 pytestmark = pytest.mark.slow
 
 LB = free_port()
+ROLES = {"vic": "viewer", "dev": "developer", "ops": "operator"}
 SETTINGS = """\
 settings:
   controllers:
@@ -67,6 +69,7 @@ class Daemon:
         self.root = root
         self.info = root / ".stackwright" / "run" / "dev" / "daemon.json"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tokens: dict[str, str] = {}
 
     def start(self) -> None:
         self.proc = subprocess.Popen([STACKWRIGHT, "-C", str(self.root), "server",
@@ -77,6 +80,11 @@ class Daemon:
     @property
     def pid(self) -> int:
         return int(json.loads(self.info.read_text())["pid"])
+
+    def client(self, user: str) -> httpx.Client:
+        api = json.loads(self.info.read_text())["api"]
+        return httpx.Client(base_url=api, timeout=60,
+                            headers={"Authorization": f"Bearer {self.tokens[user]}"})
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -96,6 +104,15 @@ def daemon(project_root: Path, image: str) -> Iterator[Daemon]:
     first = handed(project_root, "apply", "--yes")  # no daemon yet: runs here
     assert first.returncode == 0, first.stdout + first.stderr
     d = Daemon(project_root)
+    for user, role in ROLES.items():
+        added = subprocess.run([STACKWRIGHT, "-C", str(project_root), "user", "add", user,
+                                "--role", role, "--password-stdin"], input="pass-word-12\n",
+                               capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        made = handed(project_root, "token", "create", "--user", user, "--name", "t", "-o",
+                      "json")
+        assert made.returncode == 0, made.stderr
+        d.tokens[user] = json.loads(made.stdout)["token"]
     d.start()
     try:
         yield d
@@ -173,3 +190,70 @@ def test_no_wait_without_a_daemon_says_what_it_needs(project_root: Path,
     assert alone.returncode != 0
     assert "apply --no-wait needs the project's daemon" in alone.stderr
     assert "stackwright up" in alone.stderr
+
+
+def follow(client: httpx.Client, path: str, into: list[dict[str, Any]]) -> None:
+    """The rollout's server-sent events, each ``event: rollout`` record kept, until ``end``."""
+    with client.stream("GET", path, timeout=180) as resp:
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith(
+            "text/event-stream")
+        kind = ""
+        for line in resp.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+                if kind == "end":
+                    return
+            elif line.startswith("data: ") and kind == "rollout":
+                into.append(json.loads(line.removeprefix("data: ")))
+
+
+def test_the_api_shows_streams_and_steers_a_rollout(daemon: Daemon, project_root: Path,
+                                                    image: str) -> None:
+    import threading
+
+    _, old = record(project_root)
+    write(project_root, image, LB, page="v6", deploy=canary("{setWeight: 30}, {pause: {}}"))
+    assert handed(project_root, "apply", "--yes", "--no-wait").returncode == 0
+    wait_for("the gate", lambda: status(project_root)["state"] == "paused"
+             and status(project_root)["stable"] == old)
+    vic, dev, ops = daemon.client("vic"), daemon.client("dev"), daemon.client("ops")
+    shown = vic.get("/api/v1/rollouts/web")
+    assert shown.status_code == 200 and shown.json()["state"] == "paused"
+    assert shown.json()["weight"] == 30
+    metrics = vic.get("/api/v1/observe/metrics").text
+    assert 'stackwright_rollout_weight{service="web",strategy="canary"} 30.0' in metrics
+    assert 'stackwright_rollout_active{service="web"} 1.0' in metrics
+    started = _sample(metrics, 'stackwright_rollouts_started_total{strategy="canary"}')
+    promoted = _sample(metrics, 'stackwright_rollouts_promoted_total{strategy="canary"}')
+    seen: list[dict[str, Any]] = []
+    streamer = threading.Thread(target=follow, args=(vic, "/api/v1/rollouts/web/events", seen))
+    streamer.start()
+    wait_for("the first event", lambda: bool(seen), 30)
+    assert dev.post("/api/v1/rollouts/web/promote").status_code == 403
+    assert vic.post("/api/v1/rollouts/web/pause").status_code == 403
+    sent = ops.post("/api/v1/rollouts/web/promote")
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["command"] == "promote" and sent.json()["service"] == "web"
+    streamer.join(180)
+    assert not streamer.is_alive()
+    states = [doc["state"] for doc in seen]
+    assert states[0] == "paused" and states[-1] == "succeeded", states
+    assert any(doc["weight"] == 100 for doc in seen)
+    late = ops.post("/api/v1/rollouts/web/abort")
+    assert late.status_code == 409 and "succeeded" in late.json()["detail"]
+    assert vic.get("/api/v1/rollouts/nothing").status_code == 404
+    history = vic.get("/api/v1/rollouts/web/history").json()["rollouts"]
+    assert history[-1]["state"] == "succeeded" and history[-1]["id"] == shown.json()["id"]
+    after = vic.get("/api/v1/observe/metrics").text
+    assert _sample(after, 'stackwright_rollouts_promoted_total{strategy="canary"}') \
+        == promoted + 1
+    assert _sample(after, 'stackwright_rollouts_started_total{strategy="canary"}') == started
+    assert 'stackwright_rollout_weight{service="web",strategy="canary"} 0.0' in after
+    audit = ops.get("/api/v1/audit").json()
+    paths = json.dumps(audit)
+    assert "/api/v1/rollouts/web/promote" in paths
+
+
+def _sample(text: str, name: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    return float(line.split()[-1])
