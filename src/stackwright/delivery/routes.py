@@ -14,8 +14,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -91,6 +91,25 @@ ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model
 
 def mount(app: FastAPI, ctx: PlatformContext) -> None:
     app.include_router(router(ctx), prefix="/api/v1/rollouts")
+    app.include_router(console_router(ctx), prefix="/console/rollouts",
+                       include_in_schema=False)
+
+
+def console_router(ctx: PlatformContext) -> APIRouter:
+    """The console panel's live fragment (:mod:`stackwright.delivery.console`)."""
+    api = APIRouter()
+    store = _Lazy(ctx)
+    project, env = ctx.engine.name, ctx.engine.environment
+
+    @api.get("/{service}", response_class=HTMLResponse)
+    async def panel(service: str, request: Request) -> HTMLResponse:
+        from stackwright.delivery.console import fragment
+        from stackwright.server.access.guard import principal_of
+
+        record = await run_in_threadpool(store().latest, project, env, service)
+        return HTMLResponse(fragment(service, record, principal_of(request)))
+
+    return api
 
 
 class _Lazy:

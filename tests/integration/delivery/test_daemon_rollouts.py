@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from tests.integration.delivery.helpers import (
+    ROLES,
     STACKWRIGHT,
+    Daemon,
     canary_share,
+    handed,
     server_weights,
     status,
     wait_for,
@@ -34,7 +36,6 @@ from stackwright.ports import free_port
 pytestmark = pytest.mark.slow
 
 LB = free_port()
-ROLES = {"vic": "viewer", "dev": "developer", "ops": "operator"}
 SETTINGS = """\
 settings:
   controllers:
@@ -47,13 +48,6 @@ def canary(steps: str) -> str:
     return "{strategy: canary, canary: {steps: [" + steps + "]}}"
 
 
-def handed(root: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user runs it, free to hand the command to the daemon."""
-    env = {k: v for k, v in os.environ.items() if k != "STACKWRIGHT_NO_DAEMON"}
-    return subprocess.run([STACKWRIGHT, "-C", str(root), *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
 def record(root: Path) -> tuple[Status, str]:
     engine = Engine(root)
     try:
@@ -64,38 +58,6 @@ def record(root: Path) -> tuple[Status, str]:
     return rec.status, str(rec.outputs.get("revision"))
 
 
-class Daemon:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.info = root / ".stackwright" / "run" / "dev" / "daemon.json"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.tokens: dict[str, str] = {}
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([STACKWRIGHT, "-C", str(self.root), "server",
-                                      "--no-secrets"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_for("daemon.json", self.info.exists, 60)
-
-    @property
-    def pid(self) -> int:
-        return int(json.loads(self.info.read_text())["pid"])
-
-    def client(self, user: str) -> httpx.Client:
-        api = json.loads(self.info.read_text())["api"]
-        return httpx.Client(base_url=api, timeout=60,
-                            headers={"Authorization": f"Bearer {self.tokens[user]}"})
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
-
-    def events(self) -> list[dict[str, Any]]:
-        text = (self.root / ".stackwright" / "run" / "dev" / "daemon.log").read_text()
-        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
 @pytest.fixture(scope="module")
 def daemon(project_root: Path, image: str) -> Iterator[Daemon]:
     config = project_root / "stackwright.yaml"
@@ -104,15 +66,7 @@ def daemon(project_root: Path, image: str) -> Iterator[Daemon]:
     first = handed(project_root, "apply", "--yes")  # no daemon yet: runs here
     assert first.returncode == 0, first.stdout + first.stderr
     d = Daemon(project_root)
-    for user, role in ROLES.items():
-        added = subprocess.run([STACKWRIGHT, "-C", str(project_root), "user", "add", user,
-                                "--role", role, "--password-stdin"], input="pass-word-12\n",
-                               capture_output=True, text=True, timeout=60)
-        assert added.returncode == 0, added.stderr
-        made = handed(project_root, "token", "create", "--user", user, "--name", "t", "-o",
-                      "json")
-        assert made.returncode == 0, made.stderr
-        d.tokens[user] = json.loads(made.stdout)["token"]
+    d.add_users(ROLES)
     d.start()
     try:
         yield d
