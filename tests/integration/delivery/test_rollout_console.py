@@ -24,15 +24,13 @@ from tests.integration.delivery.helpers import (
     wait_for,
     write,
 )
+from tests.integration.server.test_console_browser import ARGS, CHROMIUM
 
 from stackwright.ports import free_port
 
 pytestmark = pytest.mark.slow
 
 LB = free_port()
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS",
                                 Path(__file__).resolve().parents[3] / "test-artifacts")
                  ) / "delivery"
