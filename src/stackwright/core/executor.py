@@ -159,6 +159,9 @@ class _Run:
         self.lock = threading.Lock()
         self.result = ApplyResult()
         self.applied: dict[Address, Recorded] = {}  # records written by this run
+        # What the drivers see as ``cancelled``: the caller's cancel, or a halt (which must
+        # not look like the caller's cancel to whoever passed that event in).
+        self.stop = threading.Event()
 
     def run(self) -> ApplyResult:
         started = time.monotonic()
@@ -171,7 +174,7 @@ class _Run:
         workers = max(1, self.ctx.parallelism)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
             while ready or in_flight:
-                while ready and in_flight < workers and not self.ctx.cancelled.is_set():
+                while ready and in_flight < workers and not self._stopping():
                     _, address = heapq.heappop(ready)
                     pool.submit(self._work, address, results)
                     in_flight += 1
@@ -190,9 +193,9 @@ class _Run:
                     self._skip_dependents(address, dependents)
                     self._halt_on(address)
         halted = self.result.halted_by is not None
-        self.result.interrupted = self.ctx.cancelled.is_set() and not halted
+        self.result.interrupted = self.ctx.cancelled.is_set()
         done_or_failed = set(self.result.done) | set(self.result.failed) | set(self.result.skipped)
-        if self.ctx.cancelled.is_set():
+        if self._stopping():
             self.result.skipped.extend(a for a in self.changes if a not in done_or_failed)
         if halted:
             self._roll_back()
@@ -207,16 +210,21 @@ class _Run:
             try:
                 return results.get(timeout=0.2)
             except queue.Empty:
-                continue
+                self._stopping()
             except KeyboardInterrupt:
                 self.ctx.cancelled.set()
+
+    def _stopping(self) -> bool:
+        if self.ctx.cancelled.is_set():
+            self.stop.set()
+        return self.stop.is_set()
 
     def _halt_on(self, address: Address) -> None:
         """A transactional kind's failure stops the apply: nothing more starts, in-flight
         actions are asked to stop (a running rollout aborts)."""
         if self.result.halted_by is None and self.ctx.kinds[address.kind].transactional:
             self.result.halted_by = address
-            self.ctx.cancelled.set()
+            self.stop.set()
 
     def _roll_back(self) -> None:
         """Take back the transactional updates done in this apply, newest first."""
@@ -281,7 +289,7 @@ class _Run:
     def _act(self, change: Change) -> str | None:
         kind = self.ctx.kinds[change.address.kind]
         driver = kind.driver(self.ctx.target)
-        dctx = replace(self.ctx.driver_context(change.address),
+        dctx = replace(self.ctx.driver_context(change.address), cancelled=self.stop,
                        underway=lambda what: self.ctx.on_event(Event(
                            change.address, change.action, "underway", message=what)))
         prior = self.ctx.recorded.get(change.address)

@@ -93,7 +93,9 @@ def run(tmp_path: Path, world: World, changes: list[Change], transactional: bool
         parallelism=1,
         driver_context=lambda a: DriverContext(project_dir=tmp_path, environment="t",
                                                address=a))
-    return execute(changes, ctx), recorder
+    result = execute(changes, ctx)
+    assert not ctx.cancelled.is_set()  # a halt is not the caller's cancel
+    return result, recorder
 
 
 def test_a_failure_halts_the_rest_and_rolls_back_what_changed(tmp_path: Path) -> None:
