@@ -165,8 +165,10 @@ class RolloutStore:
 
     # the CLI
 
-    def request(self, project: str, env: str, service: str, command: str) -> RolloutRecord:
-        """Leave ``command`` for the runner of the service's live rollout."""
+    def request(self, project: str, env: str, service: str, command: str, by: str = ""
+                ) -> RolloutRecord:
+        """Leave ``command`` for the runner of the service's live rollout (``by``: who asks,
+        kept in its events)."""
         if command not in COMMANDS:
             raise PermanentError(f"unknown rollout command {command!r}",
                                  hint="one of " + ", ".join(COMMANDS))
@@ -177,7 +179,10 @@ class RolloutStore:
                                                              f"{current.state}"
                 raise PermanentError(f"cannot {command} {service}: {state}",
                                      hint="`stackwright rollout status SERVICE` shows it")
-            self._set(conn, current.id, command=command)
+            events = [*current.events, {"at": now_iso(), "what": f"{command} requested by "
+                                                                 f"{by}"}] if by else None
+            self._set(conn, current.id, command=command,
+                      **({"events": json.dumps(events)} if events else {}))
             return self._get(conn, current.id)
 
     def latest(self, project: str, env: str, service: str) -> RolloutRecord | None:

@@ -168,21 +168,23 @@ def _command_route(api: APIRouter, store: Callable[[], RolloutStore], project: s
                    command: str, role: str) -> None:
     from stackwright.server.access.guard import require
 
-    def send(service: str) -> dict[str, Any]:
+    def send(service: str, who: str) -> dict[str, Any]:
         try:
-            record = store().request(project, env, service, command)
+            record = store().request(project, env, service, command, by=who)
         except PermanentError as exc:
             raise HTTPException(409, str(exc)) from exc
         return {"ok": True, "command": command, "rollout": record.id, "service": service,
                 "state": record.state}
 
-    async def endpoint(service: str) -> dict[str, Any]:
-        result: dict[str, Any] = await run_in_threadpool(send, service)
+    allowed = Depends(require(role))
+
+    async def endpoint(service: str, who: Any = allowed) -> dict[str, Any]:
+        result: dict[str, Any] = await run_in_threadpool(send, service,
+                                                         f"{who.name} through the API")
         return result
 
     api.add_api_route(f"/{{service}}/{command}", endpoint, methods=["POST"],
                       response_model=CommandDoc, responses=ERRORS, name=f"rollout_{command}",
-                      dependencies=[Depends(require(role))],
                       summary=f"{command.capitalize()} the service's live rollout "
                               f"({role} role)")
 

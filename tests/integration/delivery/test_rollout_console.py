@@ -123,6 +123,8 @@ def test_an_operator_follows_a_paused_canary_and_promotes_it(daemon: Daemon,
     assert panel.locator(".rollout-weight").inner_text() == "100%"
     assert panel.get_by_role("button", name="Promote").count() == 0
     assert "rollout succeeded" in panel.locator(".rollout-events").inner_text()
+    events = [e["what"] for e in status(project_root)["events"]]
+    assert "promote requested by ops through the API" in events, events
     _shot(page, "canary-promoted")
     page.close()
     doc = status(project_root)

@@ -45,3 +45,14 @@ def test_the_panel_escapes_and_offers_buttons_to_operators_only(tmp_path: Path) 
         "web", done, ops)
     assert "No canary or blue/green rollout" in fragment("web", None, ops)
     store.close()
+
+
+def test_a_request_names_who_asked(tmp_path: Path) -> None:
+    store = RolloutStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.begin("p", "dev", "web", strategy="canary", stable="a", revision="b", steps=2,
+                actor="me")
+    asked = store.request("p", "dev", "web", "pause", by="ops through the API")
+    assert asked.command == "pause"
+    assert asked.events[-1]["what"] == "pause requested by ops through the API"
+    assert store.request("p", "dev", "web", "resume").events == asked.events
+    store.close()
