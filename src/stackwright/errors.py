@@ -17,6 +17,7 @@ specific class; SDK and subprocess errors are translated at the boundary with
     │   └── AuditError            the audit log is broken or cannot be written
     ├── TargetError               a driver's target failed (podman, a subprocess, an API)
     │   ├── PermanentError        retrying will not help
+    │   │   └── RolledBack        the action failed and was taken back: as recorded before
     │   └── TemporaryError        retry after ``delay`` seconds
     └── SecretsError              keys, encryption, sealed stores
 """
@@ -141,6 +142,12 @@ class TargetError(StackwrightError):
 
 class PermanentError(TargetError):
     """A failure that retrying will not fix."""
+
+
+class RolledBack(PermanentError):
+    """The action failed and the driver took it back: the object is as its record was before
+    the action (a canary aborted, a blue/green switch undone), so the engine keeps that
+    record instead of leaving it half-updated."""
 
 
 class TemporaryError(TargetError):

@@ -184,13 +184,29 @@ def apply(
     lock_timeout: Annotated[float, LOCK_TIMEOUT] = 0.0,
     refresh: Annotated[bool, typer.Option(help="Read live objects first.")] = True,
     override: Annotated[str | None, OVERRIDE] = None,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait", help="Return once a rollout is underway; the project's daemon carries "
+                          "it on (needs `stackwright up`; follow it with `stackwright rollout "
+                          "status SERVICE`).")] = False,
 ) -> None:
     """Make it so: plan (or take a saved plan), check, confirm, and execute in dependency
     order. A plan a mandatory plan check (policy) denies is refused before anything changes."""
     opts = _options(ctx)
+    if no_wait:  # handed to a daemon, the CLI never gets here (cli.remote)
+        run(opts, _no_daemon)
     run(opts, lambda: _apply(opts, plan_file=plan_file, destroy=False, yes=yes,
                              parallelism=parallelism, lock_timeout=lock_timeout,
                              refresh=refresh, override=override))
+
+
+def _no_daemon() -> None:
+    from stackwright.errors import StackwrightError
+
+    raise StackwrightError(
+        "apply --no-wait needs the project's daemon to carry the rollout on, and none runs "
+        "for this project and environment (or the command could not be handed to it)",
+        hint="start it with `stackwright up` (or `stackwright server`) and run "
+             "`stackwright apply --yes --no-wait` again; without --no-wait the apply waits")
 
 
 def destroy(

@@ -49,7 +49,7 @@ def parse(argv: list[str]) -> dict[str, Any] | None:
     req: dict[str, Any] = {"v": PROTOCOL, "command": None, "chdir": ".", "environment": None,
                            "state": None, "variables": {}, "output": "text", "color": "auto",
                            "yes": False, "plan_file": None, "parallelism": 10,
-                           "lock_timeout": 0.0, "refresh": True}
+                           "lock_timeout": 0.0, "refresh": True, "no_wait": False}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -70,6 +70,8 @@ def parse(argv: list[str]) -> dict[str, Any] | None:
             req["yes"] = True
         elif arg in ("--refresh", "--no-refresh") and req["command"] == "apply":
             req["refresh"] = arg == "--refresh"
+        elif arg == "--no-wait" and req["command"] == "apply":
+            req["no_wait"] = True
         elif (req["command"] == "apply" and req["plan_file"] is None and arg
               and not arg.startswith("-")):
             req["plan_file"] = arg

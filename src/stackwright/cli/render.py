@@ -185,6 +185,10 @@ def render_result(result: ApplyResult, out: Printer, verb: str = "Apply") -> Non
              f"{len(result.failed)} failed, {len(result.skipped)} not started.")
     for address, message in sorted(result.failed.items()):
         out.line(f"  {out.paint('✗', 'red')} {address}: {message}")
+    for address in result.rolled_back:
+        out.line(f"  {out.paint('↩', 'yellow')} {address}: rolled back to its previous record")
+    for address, message in sorted(result.rollback_failed.items()):
+        out.line(f"  {out.paint('✗', 'red')} {address}: rollback failed: {message}")
 
 
 def result_to_json(result: ApplyResult) -> dict[str, Any]:
@@ -195,5 +199,8 @@ def result_to_json(result: ApplyResult) -> dict[str, Any]:
         "failed": {str(a): m for a, m in sorted(result.failed.items())},
         "skipped": sorted(str(a) for a in result.skipped),
         "interrupted": result.interrupted,
+        "halted_by": str(result.halted_by) if result.halted_by else None,
+        "rolled_back": [str(a) for a in result.rolled_back],
+        "rollback_failed": {str(a): m for a, m in sorted(result.rollback_failed.items())},
         "elapsed_s": round(result.elapsed, 3),
     }

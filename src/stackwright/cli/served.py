@@ -68,7 +68,14 @@ def run_request(daemon: Engine, req: dict[str, Any], write: Write,
                 cancel: threading.Event | None = None) -> int:
     """Run the command of an accepted request; returns its exit code. ``cancel`` is set when
     the caller is interrupted: as in the CLI, no further action starts, those in flight
-    finish and are recorded."""
+    finish and are recorded. With ``no_wait`` the run is detached (:func:`_detached`)."""
+    if req.get("no_wait"):
+        return _detached(daemon, req, write)
+    return _run(daemon, req, write, cancel)
+
+
+def _run(daemon: Engine, req: dict[str, Any], write: Write, cancel: threading.Event | None,
+         observe: Callable[[Any], None] | None = None) -> int:
     import typer
 
     from stackwright.cli.commands_core import _apply
@@ -84,7 +91,49 @@ def run_request(daemon: Engine, req: dict[str, Any], write: Write,
             destroy=req["command"] == "destroy", yes=bool(req.get("yes")),
             parallelism=int(req.get("parallelism") or 10),
             lock_timeout=float(req.get("lock_timeout") or 0.0),
-            refresh=bool(req.get("refresh", True)), cancel=cancel))
+            refresh=bool(req.get("refresh", True)), cancel=cancel, observe=observe))
     except typer.Exit as exc:
         return int(exc.exit_code)
+    return 0
+
+
+def _detached(daemon: Engine, req: dict[str, Any], write: Write) -> int:
+    """``apply --no-wait``: the apply runs in a thread of the daemon, not tied to the caller;
+    the caller gets its output until an action is underway (a rollout has begun and is
+    recorded) — or its whole output and exit code when it ends first (an error, a refused
+    lock, nothing long to wait for)."""
+    lock, detached, underway = threading.Lock(), threading.Event(), threading.Event()
+    codes: list[int] = []
+    names: list[str] = []
+
+    def guarded(which: str, text: str) -> None:
+        with lock:
+            if not detached.is_set():
+                write(which, text)
+
+    def observe(event: Any) -> None:
+        if event.phase == "underway":
+            names.append(str(event.address))
+            underway.set()
+
+    def body() -> None:
+        try:
+            codes.append(_run(daemon, req, guarded, threading.Event(), observe))
+        finally:
+            underway.set()
+
+    threading.Thread(target=body, name="apply-no-wait", daemon=True).start()
+    underway.wait()
+    with lock:
+        if codes:
+            return codes[0]
+        detached.set()
+    if req.get("output") == "json":
+        import json
+
+        write("o", json.dumps({"ok": True, "detached": True, "underway": names}) + "\n")
+    else:
+        write("o", f"{', '.join(names)}: rollout underway; the daemon carries it on. Follow "
+                   "it with `stackwright rollout status SERVICE`; the apply's outcome is in "
+                   "`stackwright state history`.\n")
     return 0

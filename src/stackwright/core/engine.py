@@ -328,7 +328,7 @@ class Engine:
         who = who or actor()
         operation = "destroy" if destroy or (plan is not None and plan.destroy) else "apply"
         with self.store.lock(self.name, self.environment, operation=operation,
-                             timeout=lock_timeout, who=who):
+                             timeout=lock_timeout, who=who) as held:
             snapshot = self.snapshot()
             if plan is None:
                 plan = self._plan_from(snapshot, destroy=destroy, refresh=refresh,
@@ -347,7 +347,18 @@ class Engine:
                 return None
             if overridden:
                 self._audit_override(who, override or "", overridden)
-            return self._execute(plan, snapshot, who, parallelism, on_event, cancel)
+            return self._execute(plan, snapshot, who, parallelism,
+                                 self._telling_lock(held, operation, on_event), cancel)
+
+    def _telling_lock(self, held: Any, operation: str, on_event: Callable[[Event], None]
+                      ) -> Callable[[Event], None]:
+        """``on_event``, and an action underway (a rollout) named in the lock's description."""
+        def both(event: Event) -> None:
+            if event.phase == "underway":
+                self.store.relabel_lock(held, f"{operation}; {event.address}: {event.message}")
+            on_event(event)
+
+        return both
 
     def _audit_override(self, who: str, reason: str, results: tuple[Any, ...]) -> None:
         from stackwright.core.checks import result_to_json
@@ -547,6 +558,12 @@ class _StoreRecorder:
         e.store.remove(e.name, e.environment, change.address, serial=self.serial,
                        audit=self._event(change, change.prior_id))
 
+    def restored(self, change: Change, record: Recorded, why: str) -> None:
+        e = self.engine
+        e.store.record(e.name, e.environment, record, serial=self.serial, audit=e._audit_event(
+            self.who, "resource.restored", {"address": str(change.address), "id": record.id,
+                                            "serial": self.serial, "why": why}))
+
     def _event(self, change: Change, object_id: str | None) -> Any:
         from stackwright.core.planfile import change_to_json
 
@@ -576,6 +593,10 @@ def require_changes_applied(outcome: ApplyOutcome) -> None:
     if result.ok:
         return
     lines = [f"{a}: {msg}" for a, msg in sorted(result.failed.items())]
+    if result.halted_by is not None:
+        lines.append(f"halted: {result.halted_by} failed, so nothing more was started")
+    lines += [f"rolled back to its record before this apply: {a}" for a in result.rolled_back]
+    lines += [f"{a}: rollback failed: {m}" for a, m in sorted(result.rollback_failed.items())]
     if result.skipped:
         lines.append(f"{len(result.skipped)} dependent action(s) not started")
     if result.interrupted:

@@ -3,7 +3,10 @@
 The apply graph is built from the plan alone (never from the spec), so apply cannot do what
 was not planned. Each result is handed to the recorder as soon as its action finishes; a
 failure stops the failed resource's dependents from starting while independent work and
-in-flight actions finish.
+in-flight actions finish. A failed change of a ``transactional`` kind halts the whole apply
+instead, and the transactional updates already done in it are rolled back (newest first) to
+the records from before the apply; a driver that took its own action back
+(:class:`~stackwright.errors.RolledBack`) leaves its prior record in place.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -30,7 +33,7 @@ from stackwright.core.values import (
     contains_unknown,
     spec_fields,
 )
-from stackwright.errors import ApplyError, StackwrightError
+from stackwright.errors import ApplyError, RolledBack, StackwrightError
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Recorder(Protocol):
 
     def removed(self, change: Change) -> None: ...
 
+    def restored(self, change: Change, record: Recorded, why: str) -> None:
+        """``record`` (the one from before the apply, or a rollback's) is READY again."""
+
 
 @dataclass
 class ApplyResult:
@@ -63,6 +69,9 @@ class ApplyResult:
     counts: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
     interrupted: bool = False
+    halted_by: Address | None = None  # a transactional change that failed
+    rolled_back: list[Address] = field(default_factory=list)
+    rollback_failed: dict[Address, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -149,6 +158,10 @@ class _Run:
         }
         self.lock = threading.Lock()
         self.result = ApplyResult()
+        self.applied: dict[Address, Recorded] = {}  # records written by this run
+        # What the drivers see as ``cancelled``: the caller's cancel, or a halt (which must
+        # not look like the caller's cancel to whoever passed that event in).
+        self.stop = threading.Event()
 
     def run(self) -> ApplyResult:
         started = time.monotonic()
@@ -161,7 +174,7 @@ class _Run:
         workers = max(1, self.ctx.parallelism)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
             while ready or in_flight:
-                while ready and in_flight < workers and not self.ctx.cancelled.is_set():
+                while ready and in_flight < workers and not self._stopping():
                     _, address = heapq.heappop(ready)
                     pool.submit(self._work, address, results)
                     in_flight += 1
@@ -178,10 +191,14 @@ class _Run:
                 else:
                     self.result.failed[address] = _describe(error)
                     self._skip_dependents(address, dependents)
+                    self._halt_on(address)
+        halted = self.result.halted_by is not None
         self.result.interrupted = self.ctx.cancelled.is_set()
         done_or_failed = set(self.result.done) | set(self.result.failed) | set(self.result.skipped)
-        if self.result.interrupted:
+        if self._stopping():
             self.result.skipped.extend(a for a in self.changes if a not in done_or_failed)
+        if halted:
+            self._roll_back()
         self.result.counts = _count(self.changes, self.result.done)
         self.result.elapsed = time.monotonic() - started
         return self.result
@@ -193,9 +210,50 @@ class _Run:
             try:
                 return results.get(timeout=0.2)
             except queue.Empty:
-                continue
+                self._stopping()
             except KeyboardInterrupt:
                 self.ctx.cancelled.set()
+
+    def _stopping(self) -> bool:
+        if self.ctx.cancelled.is_set():
+            self.stop.set()
+        return self.stop.is_set()
+
+    def _halt_on(self, address: Address) -> None:
+        """A transactional kind's failure stops the apply: nothing more starts, in-flight
+        actions are asked to stop (a running rollout aborts)."""
+        if self.result.halted_by is None and self.ctx.kinds[address.kind].transactional:
+            self.result.halted_by = address
+            self.stop.set()
+
+    def _roll_back(self) -> None:
+        """Take back the transactional updates done in this apply, newest first."""
+        failed = self.result.halted_by
+        for address in reversed(self.result.done):
+            change, kind = self.changes[address], self.ctx.kinds[address.kind]
+            prior, current = self.ctx.recorded.get(address), self.applied.get(address)
+            if (change.action is not Action.UPDATE or not kind.transactional or prior is None
+                    or current is None):
+                continue
+            self.ctx.on_event(Event(address, change.action, "log",
+                                    message=f"rolling back: {failed} failed"))
+            try:
+                self._restore(change, kind, prior, current, f"{failed} failed")
+            except Exception as exc:  # reported; the other rollbacks still run
+                self.result.rollback_failed[address] = _describe(exc)
+                self.ctx.on_event(Event(address, change.action, "failed",
+                                        message=f"rollback failed: {_describe(exc)}"))
+                continue
+            self.result.rolled_back.append(address)
+
+    def _restore(self, change: Change, kind: Kind, prior: Recorded, current: Recorded,
+                 why: str) -> None:
+        dctx = replace(self.ctx.driver_context(change.address), rollback=True,
+                       cancelled=threading.Event())
+        applied = kind.driver(self.ctx.target).update(dctx, current, spec_fields(prior.inputs))
+        record = replace(prior, id=applied.id, outputs=dict(applied.outputs),
+                         status=Status.READY)
+        self.ctx.recorder.restored(change, record, f"rolled back: {why}")
 
     def _skip_dependents(self, address: Address, dependents: dict[Address, list[Address]]) -> None:
         stack = list(dependents[address])
@@ -231,7 +289,9 @@ class _Run:
     def _act(self, change: Change) -> str | None:
         kind = self.ctx.kinds[change.address.kind]
         driver = kind.driver(self.ctx.target)
-        dctx = self.ctx.driver_context(change.address)
+        dctx = replace(self.ctx.driver_context(change.address), cancelled=self.stop,
+                       underway=lambda what: self.ctx.on_event(Event(
+                           change.address, change.action, "underway", message=what)))
         prior = self.ctx.recorded.get(change.address)
         recorder = self.ctx.recorder
         if change.action in (Action.DELETE, Action.REPLACE) and prior is not None:
@@ -243,7 +303,11 @@ class _Run:
         inputs = self._inputs(change, kind)
         if change.action is Action.UPDATE and prior is not None:
             recorder.started(change, Status.UPDATING)
-            applied = driver.update(dctx, prior, spec_fields(inputs))
+            try:
+                applied = driver.update(dctx, prior, spec_fields(inputs))
+            except RolledBack as exc:
+                recorder.restored(change, replace(prior, status=Status.READY), str(exc))
+                raise
         else:
             recorder.started(change, Status.CREATING)
             applied = driver.create(dctx, spec_fields(inputs))
@@ -266,6 +330,7 @@ class _Run:
         self.ctx.recorder.finished(change, record)
         with self.lock:
             self.outputs[change.address] = {**applied.outputs, "id": applied.id}
+            self.applied[change.address] = record
 
     def _inputs(self, change: Change, kind: Kind) -> dict[str, Any]:
         planned = dict(change.after or {})

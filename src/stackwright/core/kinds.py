@@ -41,7 +41,12 @@ class DriverContext:
     database, for a domain that keeps records of its own there (``core.state.domains``).
     ``state_location`` is where the project's state lives (the state URL, any password left
     out): the objects of two checkouts of one project are told apart by it (empty: the
-    default SQLite file in ``project_dir``).
+    default SQLite file in ``project_dir``). ``rollback`` is set when the engine takes back
+    a change of this apply (another transactional change failed): do it the quick, plain way.
+    ``underway(what)`` is called by a driver whose action goes on for long by itself (a
+    rollout has begun and is recorded): an ``apply --no-wait`` returns there, and ``what``
+    (how to follow or end it) is added to the writer lock's description, so another apply
+    refused by the lock says what it waits for.
     """
 
     project_dir: Path
@@ -54,6 +59,8 @@ class DriverContext:
     settings: Mapping[str, Any] = field(default_factory=dict)
     state_url: str = ""
     state_location: str = ""
+    rollback: bool = False
+    underway: Callable[[str], None] = lambda what: None
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path)
@@ -102,7 +109,10 @@ class Kind:
     """A kind of resource. Subclass, set the class attributes, register the instance.
 
     ``immutable`` spec fields force replacement when they change; ``sensitive`` spec fields
-    and ``sensitive_outputs`` are never shown or stored in clear text.
+    and ``sensitive_outputs`` are never shown or stored in clear text. A ``transactional``
+    kind's failed change halts the apply (nothing more starts; in-flight actions are asked to
+    stop) and the changes of transactional kinds already done in it are rolled back to their
+    records before the apply, newest first.
     """
 
     name: ClassVar[str]
@@ -113,6 +123,7 @@ class Kind:
     sensitive_outputs: ClassVar[frozenset[str]] = frozenset()
     drivers: ClassVar[Mapping[str, Callable[[], Driver]]] = {}
     api_version: ClassVar[str] = API_VERSION
+    transactional: ClassVar[bool] = False
 
     def driver(self, target: str) -> Driver:
         factory = self.drivers.get(target)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stackwright.delivery.analysis import AnalysisRun
+from stackwright.delivery.providers import Subject, provider_registry
 from stackwright.delivery.run import Interrupt, RolloutAborted, RolloutRun, of_revision
 from stackwright.delivery.spec import BlueGreenSpec
 from stackwright.delivery.weights import FULL
@@ -28,12 +30,14 @@ class BlueGreenRun(RolloutRun):
         self.active: list[Replica] = []
         self.preview: list[Replica] = []
         self.preview_text = ""
+        self.endpoints: list[str] = []
 
     def run(self, active: Sequence[Replica], seen: Sequence[Replica]) -> list[Replica]:
         self.active = list(active)
         self.begin(active[0].revision, 2)
         try:
             self._bring_up(seen)
+            self._analyse()
             self._gate()
         except Interrupt as stop:
             self._take_back(f"{stop.reason} before the switch", switched=False)
@@ -61,7 +65,25 @@ class BlueGreenRun(RolloutRun):
         urls = [f"http://127.0.0.1:{r.ports[port]}" for r in self.preview
                 if port is not None and port in r.ports]
         self.preview_text = "preview: " + (", ".join(urls) or "(no published port)")
+        self.endpoints = [u.removeprefix("http://") for u in urls]
         self.note(self.preview_text, step=1, message=self.preview_text)
+
+    def _analyse(self) -> None:
+        """Pre-promotion analysis of the preview: until every metric took its ``count``
+        measurements (a failure raises Interrupt: no switch; inconclusive pauses; promote
+        skips the rest)."""
+        spec = self.bg.prePromotionAnalysis
+        if spec is None:
+            return
+        subject = Subject(self.ident.name, self.ident.id, self.ident.env,
+                          self.rollout.revision, lambda: self.rollout.traffic.stat_rows(
+                              self.targets()), lambda: self.endpoints)
+        self.analysis = AnalysisRun(spec, subject, provider_registry())
+        self.note("pre-promotion analysis of the preview", message="analysing the preview; "
+                  + self.preview_text)
+        self.wait(None, lambda: self.check_analysis("pre-promotion analysis"))
+        self.note("pre-promotion analysis passed" if self.analysis.verdict() == "Successful"
+                  else "pre-promotion analysis skipped by promote", state="progressing")
 
     def _gate(self) -> None:
         if self.bg.autoPromotion:
@@ -76,11 +98,12 @@ class BlueGreenRun(RolloutRun):
     def _take_back(self, reason: str, *, switched: bool, raise_it: bool = True) -> None:
         self._switch(self.active, self.preview)
         self.rollout.retire(self.preview)
-        self.finish("undone" if switched else "aborted", reason)
+        failed = [m.as_json() for m in self.analysis.failed()] if self.analysis else []
+        self.finish("undone" if switched else "aborted", reason, {"failed": failed})
         if raise_it:
             raise RolloutAborted(
                 f"blue/green of revision {self.rollout.revision} "
-                f"{'undone' if switched else 'aborted'}: {reason}; revision "
-                f"{self.active[0].revision} serves every request again",
+                f"{'undone' if switched else 'aborted'}: {reason}; its replicas were removed "
+                f"and revision {self.active[0].revision} serves every request",
                 hint="the service's record keeps the old revision; revert the spec, or apply "
                      "again to retry")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stackwright.delivery.analysis import AnalysisRun, Measurement
+from stackwright.delivery.analysis import AnalysisRun
 from stackwright.delivery.providers import Subject, provider_registry
 from stackwright.delivery.run import Interrupt, RolloutAborted, RolloutRun, of_revision
 from stackwright.delivery.spec import CanarySpec
@@ -33,10 +33,8 @@ class CanaryRun(RolloutRun):
     def __init__(self, *args: object, canary: CanarySpec, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.canary_spec = canary
-        self.analysis: AnalysisRun | None = None
         self.stable: list[Replica] = []
         self.canary: list[Replica] = []
-        self.measured: list[Measurement] = []
 
     def run(self, stable: Sequence[Replica], seen: Sequence[Replica]) -> list[Replica]:
         """Steps, then promotion through the rolling path; the replicas serving at the end."""
@@ -99,27 +97,7 @@ class CanaryRun(RolloutRun):
     # analysis
 
     def _check(self) -> None:
-        """Take the measurements that are due; raise Interrupt on a failed analysis, pause
-        for a human on an inconclusive one."""
-        if self.analysis is None:
-            return
-        taken = self.analysis.tick()
-        for m in taken:
-            self.log(f"analysis: {m.describe()}")
-        if taken:
-            self.measured += taken
-            self.note(measurements=[m.as_json() for m in self.measured[-200:]])
-        verdict = self.analysis.verdict()
-        if verdict == "Failed":
-            failed = "; ".join(m.describe() for m in self.analysis.failed())
-            raise Interrupt("abort", f"analysis failed: {failed}")
-        if verdict == "Inconclusive" and not self.paused_by_human:
-            last = self.analysis.inconclusive()[-1].describe()
-            self.paused_by_human = True
-            self.note(f"analysis inconclusive ({last}): paused until `stackwright rollout "
-                      f"resume|promote|abort {self.ident.name}`", state="paused",
-                      message=f"analysis inconclusive: {last}")
-            self.analysis.resumed()
+        self.check_analysis("analysis")
 
     # ending
 

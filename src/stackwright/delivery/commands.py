@@ -102,7 +102,9 @@ def _request(ctx: typer.Context, service: str, command: str) -> None:
     opts, eng, store = _context(ctx)
 
     def body() -> None:
-        record = store.request(eng.name, eng.environment, service, command)
+        from stackwright.core.engine import actor
+
+        record = store.request(eng.name, eng.environment, service, command, by=actor())
         if opts.json:
             emit_json({"ok": True, "command": command, "rollout": record.id,
                        "service": service})

@@ -9,6 +9,9 @@ little traffic, no data), never a made-up pass.
   the revision (``<revision>-<n>``), as deltas since the last reading: ``requests`` (count),
   ``error_ratio`` (5xx / all responses) and ``response_time_ms`` (HAProxy's mean response
   time of those servers over their last 1024 requests, weighted by requests).
+- ``http``: ``requests`` GETs of ``path`` spread over the revision's own endpoints (a
+  blue/green preview, which HAProxy sends nothing before the switch): ``error_ratio`` (5xx
+  and failed connections / requests) or ``response_time_ms`` (mean).
 - ``prometheus``: an instant query on ``/api/v1/query``; the first sample's value.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,6 +47,7 @@ class Subject:
     environment: str
     revision: str
     rows: Callable[[], Sequence[StatRow]]  # every server row of the service's backends
+    endpoints: Callable[[], Sequence[str]] = lambda: ()  # the revision's own 127.0.0.1:port
 
 
 class Provider(Protocol):
@@ -113,6 +118,50 @@ class HaproxyProvider:
         return haproxy_value(self.metric, counts, self.min_requests)
 
 
+def http_value(metric: str, codes: Sequence[int], millis: Sequence[float],
+               min_requests: int) -> Reading:
+    """The value of ``metric`` from one round of requests (pure): ``codes`` are HTTP status
+    codes, 0 for a request that got no answer."""
+    n = len(codes)
+    if n < min_requests:
+        return Reading(None, f"only {n} requests (minRequests {min_requests})")
+    if metric == "error_ratio":
+        errors = sum(1 for c in codes if c == 0 or c >= 500)
+        return Reading(errors / n, f"{errors} of {n} requests failed or were 5xx")
+    mean = sum(millis) / n
+    return Reading(mean, f"mean response time {mean:.0f} ms over {n} requests")
+
+
+class HttpProvider:
+    def __init__(self, metric: MetricSpec, subject: Subject) -> None:
+        assert metric.metric is not None
+        self.metric, self.subject = metric, subject
+
+    def measure(self) -> Reading:
+        endpoints = list(self.subject.endpoints())
+        if not endpoints:
+            return Reading(None, "the revision has no endpoint to request")
+        codes: list[int] = []
+        millis: list[float] = []
+        for i in range(self.metric.requests):
+            started = time.monotonic()
+            codes.append(_get(f"http://{endpoints[i % len(endpoints)]}{self.metric.path}"))
+            millis.append(1000.0 * (time.monotonic() - started))
+        assert self.metric.metric is not None
+        return http_value(self.metric.metric, codes, millis, self.metric.minRequests)
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            resp.read()
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
 class PrometheusProvider:
     def __init__(self, metric: MetricSpec, subject: Subject) -> None:
         assert metric.query is not None and metric.address is not None
@@ -152,4 +201,5 @@ def provider_registry() -> Registry[ProviderFactory]:
     registry = Registry[ProviderFactory]("metric provider", PROVIDER_GROUP)
     registry.add("haproxy", HaproxyProvider)
     registry.add("prometheus", PrometheusProvider)
+    registry.add("http", HttpProvider)
     return registry

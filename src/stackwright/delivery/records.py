@@ -165,8 +165,10 @@ class RolloutStore:
 
     # the CLI
 
-    def request(self, project: str, env: str, service: str, command: str) -> RolloutRecord:
-        """Leave ``command`` for the runner of the service's live rollout."""
+    def request(self, project: str, env: str, service: str, command: str, by: str = ""
+                ) -> RolloutRecord:
+        """Leave ``command`` for the runner of the service's live rollout (``by``: who asks,
+        kept in its events)."""
         if command not in COMMANDS:
             raise PermanentError(f"unknown rollout command {command!r}",
                                  hint="one of " + ", ".join(COMMANDS))
@@ -177,7 +179,10 @@ class RolloutStore:
                                                              f"{current.state}"
                 raise PermanentError(f"cannot {command} {service}: {state}",
                                      hint="`stackwright rollout status SERVICE` shows it")
-            self._set(conn, current.id, command=command)
+            events = [*current.events, {"at": now_iso(), "what": f"{command} requested by "
+                                                                 f"{by}"}] if by else None
+            self._set(conn, current.id, command=command,
+                      **({"events": json.dumps(events)} if events else {}))
             return self._get(conn, current.id)
 
     def latest(self, project: str, env: str, service: str) -> RolloutRecord | None:
@@ -190,6 +195,27 @@ class RolloutStore:
                 rollouts.c.project == project, rollouts.c.env == env,
                 rollouts.c.service == service).order_by(rollouts.c.id)).mappings()
             return [_record(r) for r in rows]
+
+    def get(self, rollout_id: int) -> RolloutRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(rollouts.select().where(rollouts.c.id == rollout_id)
+                               ).mappings().first()
+            return None if row is None else _record(row)
+
+    def summary(self, project: str, env: str) -> tuple[dict[tuple[str, str], int],
+                                                        list[RolloutRecord]]:
+        """Rollouts by (strategy, state), and the latest rollout of each service."""
+        with self._tx() as conn:
+            counts = {(str(r.strategy), str(r.state)): int(r.n) for r in conn.execute(
+                sa.select(rollouts.c.strategy, rollouts.c.state, sa.func.count().label("n"))
+                .where(rollouts.c.project == project, rollouts.c.env == env)
+                .group_by(rollouts.c.strategy, rollouts.c.state))}
+            newest = sa.select(sa.func.max(rollouts.c.id)).where(
+                rollouts.c.project == project, rollouts.c.env == env).group_by(
+                rollouts.c.service)
+            rows = conn.execute(rollouts.select().where(rollouts.c.id.in_(newest))
+                                .order_by(rollouts.c.service)).mappings()
+            return counts, [_record(r) for r in rows]
 
     def audit(self, event: AuditEvent) -> None:
         with self._tx(write=True) as conn:

@@ -13,8 +13,9 @@ from typing import Any
 
 from stackwright.core.kinds import DriverContext
 from stackwright.core.state.records import AuditEvent
+from stackwright.delivery.analysis import AnalysisRun, Measurement
 from stackwright.delivery.records import RolloutRecord, RolloutStore, now_iso
-from stackwright.errors import PermanentError
+from stackwright.errors import RolledBack
 from stackwright.services.replicas import Replica
 from stackwright.services.rollout import Rollout
 from stackwright.services.traffic import Target
@@ -22,8 +23,9 @@ from stackwright.services.traffic import Target
 POLL = 0.25  # seconds between looks at the record while waiting
 
 
-class RolloutAborted(PermanentError):
-    """The new revision was taken out: all traffic is on the stable one again."""
+class RolloutAborted(RolledBack):
+    """The new revision was taken out: all traffic is on the stable one again (so the engine
+    keeps the Service's record from before the apply)."""
 
 
 class Interrupt(Exception):  # noqa: N818 - control flow inside a run, never user-facing
@@ -45,6 +47,8 @@ class RolloutRun:
         self.ident, self.spec = rollout.ident, rollout.spec
         self.record: RolloutRecord | None = None
         self.paused_by_human = False
+        self.analysis: AnalysisRun | None = None
+        self.measured: list[Measurement] = []
 
     @property
     def log(self) -> Callable[[str], None]:
@@ -56,6 +60,10 @@ class RolloutRun:
             stable=stable, revision=self.rollout.revision, steps=steps, actor=self.actor)
         self.log(f"{self.strategy} rollout {self.record.id}: revision {stable} -> "
                  f"{self.rollout.revision}")
+        name = self.ident.name
+        self.ctx.underway(f"{self.strategy} rollout {self.record.id} of revision "
+                          f"{self.rollout.revision} is running (`stackwright rollout status "
+                          f"{name}`; `stackwright rollout abort {name}` ends it)")
 
     def note(self, event: str | None = None, **fields: Any) -> None:
         assert self.record is not None
@@ -78,14 +86,16 @@ class RolloutRun:
             return "abort"
         return self.store.take_command(self.record.id)
 
-    def wait(self, seconds: float | None, on_tick: Callable[[], None] = lambda: None,
+    def wait(self, seconds: float | None, on_tick: Callable[[], object] = lambda: None,
              gate: bool = False) -> None:
         """Wait ``seconds`` (None: until promote), doing ``on_tick`` and taking commands;
-        promote ends the wait, pause stops the clock until resume, abort/undo interrupt."""
+        promote (or ``on_tick`` returning True) ends the wait, pause stops the clock until
+        resume, abort/undo interrupt."""
         left = seconds
         last = time.monotonic()
         while True:
-            on_tick()
+            if on_tick() is True:
+                return
             if self._handle(self.command(), gate or left is None):
                 return
             now = time.monotonic()
@@ -115,6 +125,32 @@ class RolloutRun:
             self.note("resumed from the CLI", state="paused" if gated else "progressing",
                       message="waiting for promote" if gated else "resumed")
         return False
+
+    # analysis
+
+    def check_analysis(self, what: str) -> bool:
+        """Take the measurements that are due; raise Interrupt on a failed analysis, pause
+        for a human on an inconclusive one; True once it succeeded."""
+        if self.analysis is None:
+            return False
+        taken = self.analysis.tick()
+        for m in taken:
+            self.log(f"{what}: {m.describe()}")
+        if taken:
+            self.measured += taken
+            self.note(measurements=[m.as_json() for m in self.measured[-200:]])
+        verdict = self.analysis.verdict()
+        if verdict == "Failed":
+            failed = "; ".join(m.describe() for m in self.analysis.failed())
+            raise Interrupt("abort", f"{what} failed: {failed}")
+        if verdict == "Inconclusive" and not self.paused_by_human:
+            last = self.analysis.inconclusive()[-1].describe()
+            self.paused_by_human = True
+            self.note(f"{what} inconclusive ({last}): paused until `stackwright rollout "
+                      f"resume|promote|abort {self.ident.name}`", state="paused",
+                      message=f"{what} inconclusive: {last}")
+            self.analysis.resumed()
+        return verdict == "Successful"
 
     # ending
 

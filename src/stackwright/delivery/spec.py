@@ -25,10 +25,15 @@ class MetricSpec(SpecModel):
     name: str = Field(min_length=1, description="Shown in status and in failures.")
     provider: str = Field(
         "haproxy", min_length=1, description="haproxy: the load balancers' own statistics of "
-        "the revision; prometheus: a PromQL query; or a provider another package registers.")
+        "the revision; http: requests sent to the revision's own endpoints (a blue/green "
+        "preview); prometheus: a PromQL query; or a provider another package registers.")
     metric: Literal["error_ratio", "requests", "response_time_ms"] | None = Field(
         None, description="haproxy provider: 5xx share, request count or mean response time "
-                          "of the revision's servers over the interval.")
+                          "of the revision's servers over the interval; http provider: "
+                          "error_ratio or response_time_ms of its requests.")
+    path: str = Field("/", description="http provider: the path requested.")
+    requests: int = Field(20, ge=1, le=1000, description="http provider: requests per "
+                          "measurement, spread over the revision's endpoints.")
     query: str | None = Field(None, description="prometheus provider: PromQL; {{service}}, "
                               "{{revision}}, {{environment}} are filled in.")
     address: str | None = Field(None, description="prometheus provider: http://host:port.")
@@ -39,8 +44,9 @@ class MetricSpec(SpecModel):
     failureLimit: int = Field(0, ge=0, description="Failed measurements tolerated.")
     inconclusiveLimit: int = Field(0, ge=0, description="Inconclusive ones tolerated; one "
                                    "more pauses the rollout for a human.")
-    minRequests: int = Field(20, ge=1, description="haproxy provider: fewer requests in an "
-                             "interval make the measurement inconclusive, not a pass.")
+    minRequests: int = Field(20, ge=1, description="haproxy and http providers: fewer "
+                             "requests in an interval make the measurement inconclusive, not "
+                             "a pass.")
 
     @field_validator("interval")
     @classmethod
@@ -63,6 +69,12 @@ class MetricSpec(SpecModel):
                              "response_time_ms")
         if self.provider == "prometheus" and not (self.query and self.address):
             raise ValueError("the prometheus provider needs query and address")
+        if self.provider == "http":
+            if self.metric not in ("error_ratio", "response_time_ms"):
+                raise ValueError("the http provider needs metric: error_ratio or "
+                                 "response_time_ms")
+            if not self.path.startswith("/"):
+                raise ValueError(f"path must start with '/', got {self.path!r}")
         return self
 
 
@@ -112,6 +124,20 @@ class BlueGreenSpec(SpecModel):
     @classmethod
     def _delay(cls, value: str) -> str:
         return _duration(value)
+
+    @field_validator("prePromotionAnalysis")
+    @classmethod
+    def _pre(cls, value: AnalysisSpec | None) -> AnalysisSpec | None:
+        for m in value.metrics if value else ():
+            if m.provider == "haproxy":
+                raise ValueError(f"prePromotionAnalysis metric {m.name}: the preview gets no "
+                                 "traffic through HAProxy before the switch, so the haproxy "
+                                 "provider would never measure it; use provider: http (or "
+                                 "prometheus)")
+            if m.count < 1:
+                raise ValueError(f"prePromotionAnalysis metric {m.name}: give count (the "
+                                 "measurements to take before the switch), at least 1")
+        return value
 
 
 class DeploySpec(SpecModel):

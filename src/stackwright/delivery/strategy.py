@@ -1,7 +1,8 @@
 """Which strategy rolls a service's new revision out: the one ``spec.deploy`` names.
 
 ``rolling`` — and any strategy when no other revision serves yet (a new service, or one
-whose replicas are all gone: there is nothing to protect) — is the services package's own
+whose replicas are all gone: there is nothing to protect), or when the engine rolls a
+service back because another change of the apply failed — is the services package's own
 :meth:`Rollout.run`. ``canary`` and ``blueGreen`` run beside the revision that serves and
 record themselves in the state database.
 """
@@ -30,7 +31,8 @@ def serving_stable(rollout: Rollout, seen: Sequence[Replica]) -> list[Replica]:
 def roll_out(ctx: DriverContext, rollout: Rollout, seen: Sequence[Replica]) -> list[Replica]:
     """Converge the service by its strategy; the replicas serving at the end."""
     deploy = rollout.spec.deploy
-    stable = serving_stable(rollout, seen) if deploy.strategy != "rolling" else []
+    progressive = deploy.strategy != "rolling" and not ctx.rollback  # a rollback is quick
+    stable = serving_stable(rollout, seen) if progressive else []
     if not stable:
         return rollout.run(seen)
     if not ctx.state_url:

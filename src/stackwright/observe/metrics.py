@@ -131,7 +131,16 @@ def _route(scope: Scope) -> str:
     return str(getattr(scope.get("route"), "path", None) or "unmatched")
 
 
+METRICS_GROUP = "stackwright.metrics"  # entry points: name -> (ctx) -> Collector
+
+
 def platform_registry(ctx: PlatformContext) -> CollectorRegistry:
+    """The platform's collector, and one from each domain naming a factory under
+    ``stackwright.metrics`` (rollouts, …)."""
+    from importlib.metadata import entry_points
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PlatformCollector(ctx))
+    for ep in sorted(entry_points(group=METRICS_GROUP), key=lambda e: e.name):
+        registry.register(ep.load()(ctx))
     return registry

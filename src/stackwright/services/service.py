@@ -54,12 +54,15 @@ class ServiceKind(Kind):
     service; a change of ``replicas`` only starts or stops replicas. Outputs: ``endpoints``
     (``127.0.0.1:port`` of healthy replicas, first port), ``revision``, ``replicas`` and
     ``revisions`` (each revision deployed: revision, image, config hash, time, and who).
+    Services are transactional within an apply: when one fails, nothing more starts and the
+    services already updated in that apply are rolled back (rolling) to their previous spec.
     """
 
     name: ClassVar[str] = "Service"
     spec_model = ServiceSpec
     outputs = ("endpoints", "revision", "replicas", "revisions")
     drivers = {"local": lambda: LocalServiceDriver()}
+    transactional = True  # a failed rollout takes back the other services of its apply
 
     def normalize(self, spec: SpecModel) -> dict[str, Any]:
         # ``replicas`` is always recorded, so a replica lost behind our back is a diff even

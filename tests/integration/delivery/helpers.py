@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from stackwright.core.engine import ApplyOutcome, Engine
 from stackwright.core.kinds import Kind
 from stackwright.core.model import Address
@@ -24,6 +28,8 @@ from stackwright.tools.haproxy import HaproxyRuntime
 
 STACKWRIGHT = str(Path(sys.executable).with_name("stackwright"))
 WEB = Address("Service", "web")
+ROLES = {"vic": "viewer", "dev": "developer", "ops": "operator"}
+PASSWORD = "pass-word-12"
 
 SPEC = """\
 apiVersion: stackwright.dev/v1
@@ -47,6 +53,60 @@ spec:
     routes: [{{service: "${{{{ Service.web.id }}}}", port: 8080}}]
   checkInterval: 500ms
 """
+
+
+def handed(root: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, free to hand the command to the daemon."""
+    env = {k: v for k, v in os.environ.items() if k != "STACKWRIGHT_NO_DAEMON"}
+    return subprocess.run([STACKWRIGHT, "-C", str(root), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+class Daemon:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.info = root / ".stackwright" / "run" / "dev" / "daemon.json"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.tokens: dict[str, str] = {}
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([STACKWRIGHT, "-C", str(self.root), "server",
+                                      "--no-secrets"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for("daemon.json", self.info.exists, 60)
+
+    @property
+    def pid(self) -> int:
+        return int(json.loads(self.info.read_text())["pid"])
+
+    def add_users(self, roles: dict[str, str]) -> None:
+        """Users (password PASSWORD) and API tokens, made as an admin does, before start."""
+        for user, role in roles.items():
+            added = subprocess.run([STACKWRIGHT, "-C", str(self.root), "user", "add", user,
+                                    "--role", role, "--password-stdin"], input=PASSWORD + "\n",
+                                   capture_output=True, text=True, timeout=60)
+            assert added.returncode == 0, added.stderr
+            made = handed(self.root, "token", "create", "--user", user, "--name", "t", "-o",
+                          "json")
+            assert made.returncode == 0, made.stderr
+            self.tokens[user] = json.loads(made.stdout)["token"]
+
+    @property
+    def api(self) -> str:
+        return str(json.loads(self.info.read_text())["api"])
+
+    def client(self, user: str) -> httpx.Client:
+        return httpx.Client(base_url=self.api, timeout=60,
+                            headers={"Authorization": f"Bearer {self.tokens[user]}"})
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+
+    def events(self) -> list[dict[str, Any]]:
+        text = (self.root / ".stackwright" / "run" / "dev" / "daemon.log").read_text()
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 def kinds() -> Registry[Kind]:
@@ -109,8 +169,6 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "STACKWRIGHT_NO_DAEMON": "1"}
 
 
@@ -119,6 +177,26 @@ def status(root: Path) -> dict[str, Any]:
     assert done.returncode == 0, done.stdout + done.stderr
     doc: dict[str, Any] = json.loads(done.stdout)
     return doc
+
+
+def record(root: Path) -> tuple[str, str]:
+    """Service/web's state record: its status and revision."""
+    engine = Engine(root)
+    try:
+        rec = engine.snapshot().resources[WEB]
+    finally:
+        engine.close()
+    return rec.status.value, str(rec.outputs.get("revision"))
+
+
+def truthful_after_abort(root: Path, stable: str) -> None:
+    """After an abort or undo: the record READY on the stable revision, no drift, and the
+    plan proposing the update again."""
+    assert record(root) == ("ready", stable)
+    drift = cli(root, "drift", "-o", "json")
+    assert drift.returncode == 0 and json.loads(drift.stdout)["drifted"] is False, drift.stdout
+    planned = json.loads(cli(root, "plan", "-o", "json").stdout)["changes"]
+    assert {c["address"]: c["action"] for c in planned}.get(str(WEB)) == "update"
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:

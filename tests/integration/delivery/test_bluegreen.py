@@ -14,6 +14,7 @@ from tests.integration.delivery.helpers import (
     cli,
     server_weights,
     status,
+    truthful_after_abort,
     wait_for,
     write,
 )
@@ -72,3 +73,4 @@ def test_switch_and_undo_under_load_fail_no_request(project_root: Path, image: s
     assert set(load.codes) == {"200"}, load.codes
     assert load.codes["200"] > 200
     assert status(project_root)["state"] == "undone"
+    truthful_after_abort(project_root, status(project_root)["stable"])

@@ -19,6 +19,7 @@ from tests.integration.delivery.helpers import (
     cli,
     server_weights,
     status,
+    truthful_after_abort,
     wait_for,
     write,
 )
@@ -119,6 +120,7 @@ def test_bad_canary_aborts_and_traffic_is_back_on_stable(project_root: Path,
     assert "rollout.aborted" in actions
     history = cli(project_root, "rollout", "history", "web")
     assert "aborted: analysis failed" in history.stdout
+    truthful_after_abort(project_root, stable)
 
 
 def test_manual_gate_promoted_from_the_cli(project_root: Path, image: str) -> None:
@@ -168,6 +170,7 @@ def test_pause_resume_promote_and_abort_from_the_cli(project_root: Path,
         events), events
     nothing = cli(project_root, "rollout", "promote", "web")
     assert nothing.returncode != 0 and "aborted" in nothing.stderr
+    truthful_after_abort(project_root, stable)
 
 
 def test_low_traffic_is_inconclusive_not_a_pass(project_root: Path, image: str) -> None:

@@ -61,3 +61,8 @@ class MemoryRecorder:
         with self.lock:
             self.resources.pop(change.address, None)
             self.log.append(("removed", str(change.address)))
+
+    def restored(self, change: Change, record: Recorded, why: str) -> None:
+        with self.lock:
+            self.resources[change.address] = record
+            self.log.append(("restored", str(change.address)))

@@ -13,7 +13,7 @@ import socket
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from stackwright.core.state.audit import now_iso
@@ -72,6 +72,11 @@ def remove(conn: Connection, info: LockInfo) -> bool:
         )
     )
     return bool(result.rowcount)
+
+
+def relabel(conn: Connection, info: LockInfo, operation: str) -> None:
+    conn.execute(update(locks).where(locks.c.project == info.project, locks.c.env == info.env,
+                                     locks.c.lock_id == info.id).values(operation=operation))
 
 
 def is_stale(info: LockInfo) -> bool:

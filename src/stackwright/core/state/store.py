@@ -297,6 +297,11 @@ class StateStore:
             with self._tx(write=True) as conn:
                 locks.remove(conn, info)
 
+    def relabel_lock(self, info: LockInfo, operation: str) -> None:
+        """Say more of what the holder of ``info`` does (shown to those the lock refuses)."""
+        with self._tx(write=True) as conn:
+            locks.relabel(conn, info, operation)
+
     def _acquire(self, wanted: LockInfo, timeout: float) -> LockInfo:
         deadline = time.monotonic() + timeout
         while True:
