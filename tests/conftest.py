@@ -1,1 +1,2 @@
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.state", "tests.fixtures.cli"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.state", "tests.fixtures.cli",
+                  "tests.fixtures.browser"]

@@ -6,12 +6,12 @@ Screenshots go to ``test-artifacts/delivery/`` (or ``$STACKWRIGHT_TEST_ARTIFACTS
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fixtures.browser import screenshot
 from tests.integration.delivery.helpers import (
     PASSWORD,
     ROLES,
@@ -24,16 +24,12 @@ from tests.integration.delivery.helpers import (
     wait_for,
     write,
 )
-from tests.integration.server.test_console_browser import ARGS, CHROMIUM
 
 from stackwright.ports import free_port
 
 pytestmark = pytest.mark.slow
 
 LB = free_port()
-ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parents[3] / "test-artifacts")
-                 ) / "delivery"
 
 
 def canary(steps: str) -> str:
@@ -54,20 +50,6 @@ def daemon(project_root: Path, image: str) -> Iterator[Daemon]:
         d.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: make setup installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _log_in(browser: Any, api: str, user: str) -> Any:
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(60_000)
@@ -80,8 +62,7 @@ def _log_in(browser: Any, api: str, user: str) -> Any:
 
 
 def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, "delivery", name)
 
 
 def test_an_operator_follows_a_paused_canary_and_promotes_it(daemon: Daemon,

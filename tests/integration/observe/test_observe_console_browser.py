@@ -8,23 +8,17 @@ test_observe_logs_daemon)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fixtures.browser import screenshot
 from tests.integration.server.daemon_fixture import PASSWORDS, Daemon, start_daemon, stop_daemon
 
 from stackwright.observe.logcollect import Source, read_records
 from stackwright.observe.logstore import LogStore
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parents[3] / "test-artifacts")) / "observe"
 SETTINGS = "settings:\n  observe: {enabled: false}\n"  # no Prometheus: only the log store
 LINES = ["GET /cart 200", '{"level":"error","msg":"payment timeout for order 42"}',
          "GET /pay 200", "warn: slow answer from db", '{"level":"info","msg":"timeout=30s"}',
@@ -47,20 +41,6 @@ def observe_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]
         stop_daemon(d.proc)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: make setup installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _log_in(page: Any, api: str) -> None:
     page.goto(f"{api}/console/")
     page.get_by_label("User name").fill("vic")
@@ -70,8 +50,7 @@ def _log_in(page: Any, api: str) -> None:
 
 
 def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, "observe", name)
 
 
 def test_search_a_services_logs_in_the_console(observe_daemon: Daemon, browser: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.fixtures.cli import Project
-from tests.integration.server.test_console_browser import _shot, browser  # noqa: F401
+from tests.integration.server.test_console_browser import _shot
 
 from .conftest import declare_pipeline, job_of, run_doc, wait_for
 

@@ -5,12 +5,11 @@ audit log and graph; keyboard use and a phone-width layout. Screenshots are kept
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fixtures.browser import screenshot
 from tests.integration.server.daemon_fixture import (
     PASSWORDS,
     SPEC,
@@ -20,11 +19,6 @@ from tests.integration.server.daemon_fixture import (
 )
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(os.environ.get("STACKWRIGHT_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parents[3] / "test-artifacts")) / "console"
 
 
 @pytest.fixture(scope="module")
@@ -36,23 +30,8 @@ def console_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]
         stop_daemon(d.proc)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: make setup installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, "console", name)
 
 
 def _log_in(page: Any, api: str, user: str, password: str) -> None:

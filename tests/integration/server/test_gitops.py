@@ -20,10 +20,9 @@ from tests.integration.server.daemon_fixture import (
     start_daemon,
     stop_daemon,
 )
-from tests.integration.server.test_console_browser import _log_in, _shot, browser
+from tests.integration.server.test_console_browser import _log_in, _shot
 
 pytestmark = pytest.mark.slow
-__all__ = ["browser"]
 
 SPEC = """apiVersion: stackwright.dev/v1
 kind: File
