@@ -100,5 +100,5 @@ spec: {subnet: 10.214.5.0/24}
 """)
     result = named.run("validate")
     assert result.code == 1
-    assert "nets.yaml:7:" in result.err and "spec.subnet" in result.err
+    assert "nets.yaml:9:8: spec.subnet" in result.err  # at the field, not the resource
     assert "overlaps 10.214.0.0/16 of Network/a" in result.err
