@@ -360,9 +360,12 @@ def run(root: Path, work: Path, mib: int, skip_db: bool, repeat: int = 1) -> dic
     try:
         folder = volume_dir(platform, platform.sources(platform.policy("vol"))[0])
         fill_dir(folder, mib)
+        # The data just written is still being flushed: both full backups start after it is.
+        subprocess.run(["sync"], check=False)
         password = platform.repo(platform.policy("vol")).env["RESTIC_PASSWORD"]
         ours_backup, first = step(lambda: run_policy(platform, "vol"), out, "volume_backup")
         assert first.status == "succeeded", first.reason
+        subprocess.run(["sync"], check=False)
         floor = floor_volume(folder, work, password, mib)
         floor_incr, ours_incr, second = incrementals(platform, folder, work, password, mib,
                                                      repeat, out, run_policy)
