@@ -116,3 +116,23 @@ def test_a_request_alone_fsyncs_in_place(tmp_path: Path, monkeypatch: pytest.Mon
     asyncio.run(main())
     log.close()
     assert fsynced_by == ["MainThread"] * 3  # no syncer thread involved
+
+
+def test_a_request_alone_does_not_yield_before_its_fsync(tmp_path: Path) -> None:
+    """With nothing else ready on the loop, a turn of it would let nobody write a line
+    first: the read fsyncs without suspending (one pass of the loop less)."""
+    log = _log(tmp_path)
+
+    async def finishes_without_suspending() -> bool:
+        with log.in_flight():
+            durable = log.durable(log.append({"type": "response", "n": 0}))
+            try:
+                durable.send(None)
+            except StopIteration:
+                return True
+            durable.close()
+            return False
+
+    assert asyncio.run(finishes_without_suspending())
+    log.close()
+    assert verify_audit_file(tmp_path / "audit.jsonl").entries == 1
