@@ -31,6 +31,15 @@ from stackwright.secrets.timeutil import now_us, rfc3339
 GENESIS = "0" * 64
 
 
+def _others_ready() -> bool:
+    """Whether the running loop has callbacks ready besides this task: only those run before
+    it when it yields (what arrives on sockets meanwhile is queued after it), so with none the
+    turn would change nothing and only cost a pass of the loop. Loops that do not expose
+    their ready queue (uvloop) always yield."""
+    ready = getattr(asyncio.get_running_loop(), "_ready", None)
+    return ready is None or len(ready) > 0
+
+
 def _settle(future: asyncio.Future[str], reason: str) -> None:
     if not future.done():
         future.set_result(reason)
@@ -151,7 +160,8 @@ class AuditLog:
         if self.sink.mode == "always":
             await asyncio.to_thread(self.sink.sync, ticket)
             return
-        await asyncio.sleep(0)
+        if _others_ready():
+            await asyncio.sleep(0)
         if self.sink.sync_if_alone(ticket):
             return
         loop = asyncio.get_running_loop()

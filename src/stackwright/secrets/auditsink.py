@@ -9,8 +9,9 @@
   requests are still in flight without waiting, then one fsync covers every line written so
   far and releases every waiter it covered; threads that arrive meanwhile wait for it and,
   if it did not cover them, the first to see it end leads the next. An event loop does not
-  block while other requests are in flight: a syncer thread leads for it and calls it back
-  (``sync_later``); alone, it fsyncs in place (``sync_if_alone``).
+  block on a slow fsync while other requests are in flight: a syncer thread leads for it and
+  calls it back (``sync_later``); alone, or while fsyncs take less than
+  ``IN_PLACE_FSYNC_S``, it fsyncs in place (``sync_if_alone``).
   The same promise as ``always`` (no answer before its line is durable), at a fraction of
   the fsyncs;
 - ``never``: lines are written to the file (the kernel's page cache) before the answer, so
@@ -38,6 +39,10 @@ from stackwright.secrets.errors import AuditWriteError
 FsyncMode = Literal["always", "batch", "never"]
 FSYNC_MODES: tuple[str, ...] = get_args(FsyncMode)
 DEFAULT_BATCH_WINDOW = 0.002
+# An event loop fsyncs in place, for every request in flight, while fsyncs take less than this
+# (a short block of the loop costs less than handing over to the syncer and back); slower,
+# the syncer fsyncs and the loop goes on serving meanwhile.
+IN_PLACE_FSYNC_S = 0.0005
 
 
 class FileAuditSink:
@@ -73,6 +78,7 @@ class FileAuditSink:
         self._failed = ""
         self._closed = False
         self.fsyncs = 0  # for tests and benchmarks: how many fsyncs ran
+        self.fsync_cost = 0.0  # seconds an fsync took lately (moving average)
 
     # -- writing --------------------------------------------------------------------------
     def write(self, line: str) -> int:
@@ -127,14 +133,16 @@ class FileAuditSink:
                 self._waiting -= 1
 
     def sync_if_alone(self, ticket: int) -> bool:
-        """Batch mode, for an event loop: fsync here and now if no fsync runs and no other
-        request is in flight (nothing to group with, so handing over to the syncer would
-        only add a thread switch); True once ``ticket`` is durable, False to wait through
-        ``sync_later``."""
+        """Batch mode, for an event loop: fsync here and now if no fsync runs and either no
+        other request is in flight (nothing to group with, so handing over to the syncer
+        would only add a thread switch) or fsyncs are quick (``IN_PLACE_FSYNC_S``: blocking
+        the loop that long costs less than the hand-off); True once ``ticket`` is durable,
+        False to wait through ``sync_later``."""
         with self._cond:
             if self._failed:
                 raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
-            if self._synced < ticket and not self._syncing and self._active <= 1:
+            quick = self._active <= 1 or self.fsync_cost < IN_PLACE_FSYNC_S
+            if self._synced < ticket and not self._syncing and quick:
                 self._sync_once()
                 if self._failed:
                     raise AuditWriteError(f"cannot sync the audit file: {self._failed}")
@@ -214,6 +222,7 @@ class FileAuditSink:
         error: OSError | None = None
         self._syncing = True
         self._cond.release()
+        began = time.monotonic()
         try:
             os.fsync(self._fd)
         except OSError as exc:
@@ -221,6 +230,7 @@ class FileAuditSink:
         finally:
             self._cond.acquire()
             self._syncing = False
+        self.fsync_cost = 0.8 * self.fsync_cost + 0.2 * (time.monotonic() - began)
         if error is not None:
             self._failed = f"{self.path}: {error}"
         else:

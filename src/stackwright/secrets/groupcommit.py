@@ -6,7 +6,8 @@ hands its change (a function of the connection) to :meth:`GroupCommit.run` and b
 first writer to find no commit running leads: it takes every change queued at that moment,
 runs them one after the other in one transaction, each in its own savepoint (a change that
 fails, a check-and-set mismatch, is rolled back alone and its error raised in its own
-writer), commits once and releases them all. Writers that arrive during a commit queue for
+writer; a change alone in its transaction needs none: the transaction is rolled back
+instead), commits once and releases them all. Writers that arrive during a commit queue for
 the next one. No writer returns before the commit that holds its change: a 2xx is only ever
 sent for a change on disk, as with one commit per write.
 
@@ -133,9 +134,16 @@ class GroupCommit:
                     # pysqlite opens its transaction only at the first INSERT/UPDATE/DELETE; a
                     # SAVEPOINT before it would start (and its RELEASE commit) one of its own.
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
-                for change in batch:
-                    _apply(conn, change)
+                if len(batch) == 1:
+                    _apply_alone(conn, batch[0])
+                else:
+                    for change in batch:
+                        _apply(conn, change)
                 self._audit_first(batch)
+        except _Alone:  # the only change failed: rolled back with its transaction
+            if self._on_rollback is not None:
+                self._on_rollback()
+            return
         except Exception as exc:  # the commit failed: nothing of the batch is stored
             if self._on_rollback is not None:
                 self._on_rollback()
@@ -155,6 +163,20 @@ class GroupCommit:
         ticket = max((c.ticket for c in batch if c.error is None), default=0)
         if ticket and self._before_commit is not None:
             self._before_commit(ticket)
+
+
+class _Alone(Exception):
+    """Rolls back the transaction of a lone change that failed (its error is recorded)."""
+
+
+def _apply_alone(conn: Connection, change: _Change[Any]) -> None:
+    """A change alone in its transaction needs no savepoint (two statements fewer): if it
+    fails, the whole transaction is rolled back, which holds nothing else."""
+    try:
+        change.result = change.apply(conn)
+    except Exception as exc:
+        change.error = exc
+        raise _Alone() from exc
 
 
 def _apply(conn: Connection, change: _Change[Any]) -> None:

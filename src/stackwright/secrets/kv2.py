@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
+from stackwright.secrets import rawsql
 from stackwright.secrets.barrier import Barrier
 from stackwright.secrets.errors import InvalidRequestError, NotFoundError
 from stackwright.secrets.groupcommit import GroupCommit
@@ -225,7 +226,7 @@ class KvStore:
         self, conn: Connection, mount: str, path: str, data: Mapping[str, Any], cas: int | None
     ) -> SecretVersion:
         config = self._config(conn, mount)
-        meta = _meta_row(conn, mount, path)
+        meta = _meta_for_change(conn, mount, path)
         current = meta.current_version if meta else 0
         _check_cas(cas, current, config.cas_required or bool(meta and meta.cas_required))
         now = now_us()
@@ -236,7 +237,7 @@ class KvStore:
         sealed = self._barrier.encrypt(json.dumps(dict(data)).encode(), aad)
         row = {"mount": mount, "path": path, "version": version, "created_us": now}
         row |= {"deletion_us": deletion, "destroyed": False, "value_ct": sealed}
-        conn.execute(_INSERT_VERSION, row)
+        rawsql.execute(conn, _INSERT_VERSION, row)
         oldest = _prune(conn, mount, path, meta, version, _max_versions(meta, config))
         _upsert_meta(conn, mount, path, meta, version=version, now=now, oldest=oldest)
         custom = self._custom(meta, mount, path)
@@ -337,7 +338,7 @@ class KvStore:
             custom = self._seal_custom(_check_custom(update.custom_metadata), mount, path)
 
         def apply(conn: Connection) -> None:
-            meta = _meta_row(conn, mount, path)
+            meta = _meta_for_change(conn, mount, path)
             _upsert_meta(conn, mount, path, meta, update=update, custom_ct=custom, now=now_us())
 
         self._commits.run(apply, lambda: self.forget(mount, path))
@@ -418,6 +419,12 @@ def _meta_row(conn: Connection, mount: str, path: str) -> Row[Any] | None:
     return conn.execute(_META, {"k_mount": mount, "k_path": path}).first()
 
 
+def _meta_for_change(conn: Connection, mount: str, path: str) -> Any:
+    """``_meta_row`` inside a group commit's transaction, through the driver (rawsql.py):
+    its columns as attributes, booleans as 0 or 1."""
+    return rawsql.first(conn, _META, {"k_mount": mount, "k_path": path})
+
+
 def _version_row(conn: Connection, mount: str, path: str, version: int) -> Row[Any] | None:
     params = {"k_mount": mount, "k_path": path, "k_version": version}
     return conn.execute(_VERSION, params).first()
@@ -449,7 +456,7 @@ def _prune(
     cut = version - keep
     if meta is None or cut < meta.oldest_version:
         return None
-    conn.execute(_PRUNE, {"k_mount": mount, "k_path": path, "k_cut": cut})
+    rawsql.execute(conn, _PRUNE, {"k_mount": mount, "k_path": path, "k_cut": cut})
     return cut + 1
 
 
@@ -476,7 +483,7 @@ def _upsert_meta(
     if custom_ct is not None:
         values["custom_metadata_ct"] = custom_ct
     if meta is not None:
-        conn.execute(_UPDATE_META, {"k_mount": mount, "k_path": path, **values})
+        rawsql.execute(conn, _UPDATE_META, {"k_mount": mount, "k_path": path, **values})
         return
     defaults = {"current_version": 0, "oldest_version": version or 0, "max_versions": 0}
     defaults |= {"cas_required": False, "delete_version_after": 0, "created_us": now}

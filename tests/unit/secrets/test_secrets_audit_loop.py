@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,66 @@ def test_a_request_alone_fsyncs_in_place(tmp_path: Path, monkeypatch: pytest.Mon
     asyncio.run(main())
     log.close()
     assert fsynced_by == ["MainThread"] * 3  # no syncer thread involved
+
+
+def test_a_request_alone_does_not_yield_before_its_fsync(tmp_path: Path) -> None:
+    """With nothing else ready on the loop, a turn of it would let nobody write a line
+    first: the read fsyncs without suspending (one pass of the loop less)."""
+    log = _log(tmp_path)
+
+    async def finishes_without_suspending() -> bool:
+        with log.in_flight():
+            durable = log.durable(log.append({"type": "response", "n": 0}))
+            try:
+                durable.send(None)
+            except StopIteration:
+                return True
+            durable.close()
+            return False
+
+    assert asyncio.run(finishes_without_suspending())
+    log.close()
+    assert verify_audit_file(tmp_path / "audit.jsonl").entries == 1
+
+
+def _fsyncing_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: float) -> set[str]:
+    """Which threads fsync 16 reads ready in one turn, on a disk whose fsync takes ``delay``
+    (after reads alone have measured it)."""
+    real = os.fsync
+    threads: list[str] = []
+
+    def disk(fd: int) -> None:
+        if delay:  # a slow disk; else none at all (a real fsync may be slow under load)
+            time.sleep(delay)
+            real(fd)
+        threads.append(threading.current_thread().name)
+
+    monkeypatch.setattr(os, "fsync", disk)
+    log = _log(tmp_path)
+
+    async def request(n: int) -> None:
+        with log.in_flight():
+            await log.durable(log.append({"type": "response", "n": n}))
+
+    async def main() -> None:
+        for n in range(5):  # alone: in place, whatever the disk; measures it
+            await request(n)
+        threads.clear()
+        await asyncio.gather(*(request(n) for n in range(CLIENTS)))
+
+    asyncio.run(main())
+    log.close()
+    assert verify_audit_file(tmp_path / "audit.jsonl").entries == 5 + CLIENTS
+    return set(threads)
+
+
+def test_quick_fsyncs_run_in_place_for_every_request_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _fsyncing_threads(tmp_path, monkeypatch, 0.0) == {"MainThread"}
+
+
+def test_slow_fsyncs_run_in_the_syncer_while_others_are_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _fsyncing_threads(tmp_path, monkeypatch, 0.01) == {"audit-sync"}

@@ -172,6 +172,34 @@ def test_a_writer_alone_commits_at_once(tmp_path: Path) -> None:
     assert (commits.commits, commits.changes) == (3, 3)
 
 
+def test_a_change_alone_runs_without_a_savepoint(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    commits = GroupCommit(engine)
+    commits.run(_insert(1))
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()], statements
+    assert _keys(engine) == [1]
+
+
+def test_a_failing_change_alone_is_rolled_back_with_its_transaction(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    rolled_back: list[bool] = []
+    after: list[int] = []
+    commits = GroupCommit(engine, on_rollback=lambda: rolled_back.append(True))
+
+    def half_then_fail(conn: Connection) -> None:
+        _insert(100)(conn)
+        raise InvalidRequestError("check-and-set parameter did not match the current version")
+
+    with pytest.raises(InvalidRequestError, match="check-and-set"):
+        commits.run(half_then_fail, after=lambda: after.append(1))
+    assert _keys(engine) == []  # its first insert went with the transaction
+    assert (rolled_back, after, commits.commits) == ([True], [], 0)
+    assert commits.run(_insert(2)) == 2  # the next commit works
+    assert _keys(engine) == [2]
+
+
 def test_kv_writes_from_16_threads_are_all_stored_with_their_versions(
     store: SecretsStore,
 ) -> None:

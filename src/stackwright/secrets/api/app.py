@@ -9,16 +9,17 @@ with 500. The ``LIST`` method needs an HTTP parser that accepts it: run uvicorn 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from stackwright.secrets.api.database_routes import database_routes
 from stackwright.secrets.api.kv_routes import kv_routes
@@ -64,18 +65,25 @@ def create_vault_app(store: SecretsStore) -> FastAPI:
         *database_routes(settings.database_mount),
     ]
 
+    # writes block (their commit, their audit fsyncs) in a pool of their own, entered with
+    # one hand-off (anyio's run_in_threadpool adds a capacity limiter and task lookups)
+    workers = ThreadPoolExecutor(max_workers=40, thread_name_prefix="secrets-api")
+
     @app.api_route("/v1/{path:path}", methods=METHODS)
     async def vault(path: str, request: Request) -> Response:
         raw = await request.body()
         api_request = _api_request(request, path, raw)
         if isinstance(api_request, ApiResponse):
             return _render(api_request, "")
-        if _inline(store, routes, api_request):
-            response = await dispatch_async(store, routes, api_request)
+        found = _lookup(routes, api_request)
+        if _inline(store, found, api_request):
+            response = await dispatch_async(store, found, api_request)
         else:
-            response = await run_in_threadpool(dispatch, store, routes, api_request)
+            loop = asyncio.get_running_loop()
+            response = await loop.run_in_executor(workers, dispatch, store, found, api_request)
         return _render(response, api_request.request_id)
 
+    app.router.on_shutdown.append(lambda: workers.shutdown(wait=False))
     return app
 
 
@@ -112,35 +120,43 @@ def _token(request: Request) -> str:
     return token
 
 
-def _inline(store: SecretsStore, routes: list[Route], req: ApiRequest) -> bool:
+_Found = tuple[Route, re.Match[str]] | VaultError  # the route of a request, or why none
+
+
+def _lookup(routes: list[Route], req: ApiRequest) -> _Found:
+    """The route of ``req``, looked up once per request."""
+    try:
+        return _find(routes, req)
+    except VaultError as exc:
+        return exc
+
+
+def _inline(store: SecretsStore, found: _Found, req: ApiRequest) -> bool:
     """Whether the request may run on the event loop: a read of a route marked inline, by a
     token in the cache (so no blocking work beyond a short local query; its audit fsync is
     awaited, not blocked on). Everything else runs in a worker thread."""
-    if req.operation not in ("read", "list"):
+    if req.operation not in ("read", "list") or isinstance(found, VaultError):
         return False
-    try:
-        return _find(routes, req)[0].inline and store.tokens.cached(req.token)
-    except VaultError:
-        return False
+    return found[0].inline and store.tokens.cached(req.token)
 
 
-def dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+def dispatch(store: SecretsStore, found: _Found, req: ApiRequest) -> ApiResponse:
     """Serve one request, blocking until its audit trail is durable (in a worker thread)."""
     try:
         with store.audit.in_flight():
-            response, ticket = _dispatch(store, routes, req)
+            response, ticket = _dispatch(store, found, req)
             store.audit.sync(ticket)
             return response
     except AuditWriteError as exc:
         return _audit_failed(req, exc)
 
 
-async def dispatch_async(store: SecretsStore, routes: list[Route], req: ApiRequest) -> ApiResponse:
+async def dispatch_async(store: SecretsStore, found: _Found, req: ApiRequest) -> ApiResponse:
     """``dispatch`` on the event loop: one fsync in place covers the requests of one turn of
     the loop, and an fsync already running is awaited without blocking it."""
     try:
         with store.audit.in_flight():
-            response, ticket = _dispatch(store, routes, req)
+            response, ticket = _dispatch(store, found, req)
             await store.audit.durable(ticket)
             return response
     except AuditWriteError as exc:
@@ -152,11 +168,13 @@ def _audit_failed(req: ApiRequest, exc: AuditWriteError) -> ApiResponse:
     return ApiResponse(status=500, errors=("internal error: the audit log could not be written",))
 
 
-def _dispatch(store: SecretsStore, routes: list[Route], req: ApiRequest) -> tuple[ApiResponse, int]:
+def _dispatch(store: SecretsStore, found: _Found, req: ApiRequest) -> tuple[ApiResponse, int]:
     """The response and the audit ticket that must be durable before it is sent (0: none)."""
     caller: Caller | None = None
     try:
-        route, match = _find(routes, req)
+        if isinstance(found, VaultError):
+            raise found
+        route, match = found
         if not route.sealed_ok and store.barrier.sealed:
             raise SealedError()
         if not route.unauthenticated:
