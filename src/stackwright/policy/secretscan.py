@@ -8,6 +8,7 @@ Public API (the pipelines domain calls it; keep it stable): ``scan_files(paths, 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from stackwright.policy.findings import Finding, Severity
@@ -17,6 +18,7 @@ _SEVERITY = {"Base64 High Entropy String": Severity.MEDIUM,
              "Secret Keyword": Severity.HIGH}
 # A value Stackwright itself writes instead of a secret, and references: not secrets.
 _SAFE = ("(sensitive)", "${{")
+_DETECT_SECRETS_LOCK = threading.Lock()
 
 
 def scan_files(paths: list[Path], root: Path) -> list[Finding]:
@@ -25,7 +27,9 @@ def scan_files(paths: list[Path], root: Path) -> list[Finding]:
     from detect_secrets.settings import default_settings
 
     collection = SecretsCollection(root=str(root))
-    with default_settings():
+    # detect-secrets keeps its settings (the plugins) in one global: a scan in another
+    # thread leaving its ``default_settings()`` would empty them under this one's feet.
+    with _DETECT_SECRETS_LOCK, default_settings():
         for path in paths:
             collection.scan_file(str(path))
     findings = []

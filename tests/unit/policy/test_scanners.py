@@ -91,3 +91,42 @@ def test_osv_ranges_and_versions_match() -> None:
     ]
     found = {(f.rule, f.severity) for f in match(pkgs, feed, "img")}
     assert found == {("DSA-1", Severity.HIGH), ("PYSEC-1", Severity.MEDIUM)}
+
+
+
+
+def test_a_secret_scan_ending_in_another_thread_leaves_this_ones_plugins(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect-secrets keeps its settings (the plugins) in one global, and a scan leaving
+    them puts back what it found when it began: two pipeline jobs scanning at once must not
+    empty the later one's plugins (it found nothing when the first ended while it read)."""
+    import threading
+
+    from detect_secrets.core.secrets_collection import SecretsCollection
+
+    from stackwright.policy.secretscan import scan_files
+
+    token = "ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789"
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    for path in (first, second):
+        path.write_text(f"push {token} ok\n")
+    later_inside, first_done = threading.Event(), threading.Event()
+    real = SecretsCollection.scan_file
+    later_found: list[list[Finding]] = []
+    later = threading.Thread(target=lambda: later_found.append(scan_files([second], tmp_path)))
+
+    def scan_file(self: SecretsCollection, filename: str) -> None:
+        if filename == str(first):  # the later scan begins while this one is inside
+            later.start()
+            later_inside.wait(3)  # with the lock it cannot begin: it waits for this one
+        else:
+            later_inside.set()
+            first_done.wait(3)  # the first scan ends while this one is inside
+        real(self, filename)
+
+    monkeypatch.setattr(SecretsCollection, "scan_file", scan_file)
+    found = scan_files([first], tmp_path)
+    first_done.set()
+    later.join(30)
+    assert [f.rule for f in found] == ["SW-SECRET"]
+    assert [f.rule for f in later_found[0]] == ["SW-SECRET"], "the later scan kept its plugins"
