@@ -18,7 +18,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,9 @@ import psycopg
 import pytest
 from tests.fixtures.cli import Project
 from tests.fixtures.podman_cleanup import remove_project_objects
+from tests.fixtures.vault import Vault, running_vault
 
 from stackwright.core.engine import Engine
-from stackwright.secrets.api import serve
-from stackwright.secrets.store import SecretsSettings, SecretsStore
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,32 +78,11 @@ spec:
 """  # noqa: E501
 
 
-@dataclass
-class Vault:
-    url: str
-    store: SecretsStore
-    settings: SecretsSettings
-    root_token: str
-
-    def client(self) -> hvac.Client:
-        return hvac.Client(url=self.url, token=self.root_token, timeout=30)
-
-
 @pytest.fixture
 def vault(tmp_path: Path) -> Iterator[Vault]:
     """The secrets API on a free port over a SQLite file, initialised and unsealed."""
-    settings = SecretsSettings(database_url=f"sqlite:///{tmp_path / 'secrets.db'}",
-                               audit_path=tmp_path / "audit.jsonl", lease_sweep_interval=0.2,
-                               db_connect_timeout=3)
-    store = SecretsStore.open(settings)
-    try:
-        with serve(store) as running:
-            client = hvac.Client(url=running.url)
-            result = client.sys.initialize(1, 1)
-            client.sys.submit_unseal_keys(result["keys"][:1])
-            yield Vault(running.url, store, settings, result["root_token"])
-    finally:
-        store.close()
+    with running_vault(tmp_path, lease_sweep_interval=0.2, db_connect_timeout=3) as running:
+        yield running
 
 
 @pytest.fixture

@@ -8,16 +8,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hvac
 import pytest
 from tests.fixtures.cli import Project
+from tests.fixtures.vault import Vault, running_vault
 
-from stackwright.secrets.api import serve
-from stackwright.secrets.store import SecretsSettings, SecretsStore
 from stackwright.tools.podman import Podman, PodmanSettings, StackwrightLabels
 
 CACHE_DIR = os.environ.get("STACKWRIGHT_TEST_CACHE", "/var/tmp/stackwright-test-cache")
@@ -25,30 +22,10 @@ needs_restic = pytest.mark.skipif(shutil.which("restic") is None, reason="needs 
 needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")
 
 
-@dataclass
-class Vault:
-    url: str
-    store: SecretsStore
-    settings: SecretsSettings
-    root_token: str
-
-    def client(self) -> hvac.Client:
-        return hvac.Client(url=self.url, token=self.root_token, timeout=30)
-
-
 @pytest.fixture
 def vault(tmp_path: Path) -> Iterator[Vault]:
-    settings = SecretsSettings(database_url=f"sqlite:///{tmp_path / 'secrets.db'}",
-                               audit_path=tmp_path / "audit.jsonl", lease_sweep_interval=0)
-    store = SecretsStore.open(settings)
-    try:
-        with serve(store) as running:
-            client = hvac.Client(url=running.url)
-            result = client.sys.initialize(1, 1)
-            client.sys.submit_unseal_keys(result["keys"][:1])
-            yield Vault(running.url, store, settings, result["root_token"])
-    finally:
-        store.close()
+    with running_vault(tmp_path, lease_sweep_interval=0) as running:
+        yield running
 
 
 class RecoverProject:
