@@ -13,7 +13,12 @@ APT_PACKAGES ?= podman runc haproxy postgresql redis-server restic busybox-stati
 	prometheus prometheus-alertmanager wrk util-linux \
 	prometheus-node-exporter chromium git
 
-.PHONY: setup up down test test-quick bench lint clean-venv
+# Peers the benchmarks compare with, installed by `make bench-peers` (not needed by the tests):
+# OPA's Go engine as a wheel (ctypes over a c-shared library; it declares Python >= 3.14 but
+# needs none of it).
+BENCH_PEERS ?= opa-golib-python-bindings==0.4.4
+
+.PHONY: setup up down test test-quick bench bench-peers lint clean-venv
 
 setup: .make/apt .make/venv .make/bytecode
 
@@ -68,7 +73,10 @@ test: setup
 test-quick: .make/venv .make/bytecode
 	$(PY) -m pytest -m "not slow" -n 2 --dist loadfile $(PYTEST_ARGS)
 
-bench: setup
+bench-peers: .make/venv
+	@$(PY) -m pip install -q --no-deps --ignore-requires-python $(BENCH_PEERS)
+
+bench: setup bench-peers
 	$(PY) benchmarks/engine_vs_terraform.py
 	$(PY) benchmarks/deploy.py
 	$(PY) benchmarks/secrets_api.py

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from stackwright.core.checks import PlanCheckInput
 from stackwright.core.model import Action, Address, CheckResult, Declared, Enforcement
 from stackwright.errors import Location
+from stackwright.gcpause import gc_paused
 from stackwright.policy import library
 from stackwright.policy.rego import Compiled, Module, engine_name
 
@@ -51,20 +52,26 @@ def policy_check(inp: PlanCheckInput) -> list[CheckResult]:
     policies = [p for p in declared_policies(inp.declared) if p[1].applies_to(inp.environment)]
     if not policies:
         return []
-    changes = change_docs(inp)
-    if not changes:
-        return []
-    doc = {"project": inp.plan.project, "environment": inp.environment, "actor": inp.actor,
-           "destroy": inp.plan.destroy, "summary": inp.plan.counts()}
     found: list[CheckResult] = []
-    for decl, spec in policies:
-        loaded = load_policy(decl, spec, inp.project_dir)
-        found.extend(evaluate(loaded, doc, changes, inp.environment))
+    with gc_paused():  # the input's many small dicts, no cycles (see stackwright.gcpause)
+        changes = change_docs(inp)
+        if not changes:
+            return []
+        doc = plan_document(inp)
+        for decl, spec in policies:
+            loaded = load_policy(decl, spec, inp.project_dir)
+            found.extend(evaluate(loaded, doc, changes, inp.environment))
     if any("vulnerabilities" in spec.params for _, spec in policies):
         from stackwright.policy.imagegate import vulnerability_results
 
         found.extend(vulnerability_results(inp, policies))
     return found
+
+
+def plan_document(inp: PlanCheckInput) -> dict[str, Any]:
+    """The input document's fields besides ``changes``: what the plan is about."""
+    return {"project": inp.plan.project, "environment": inp.environment, "actor": inp.actor,
+            "destroy": inp.plan.destroy, "summary": inp.plan.counts()}
 
 
 def declared_policies(declared: Mapping[Address, Declared]) -> list[tuple[Declared, PolicySpec]]:
@@ -196,4 +203,4 @@ def _result(address: Address, pkg: str, level: str, msg: str,
 
 
 __all__ = ["LoadedPolicy", "change_docs", "compiled_for", "declared_policies", "evaluate",
-           "load_policy", "policy_check", "policy_digest"]
+           "load_policy", "plan_document", "policy_check", "policy_digest"]

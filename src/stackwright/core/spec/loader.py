@@ -10,10 +10,8 @@ Every error found is raised at once as :class:`~stackwright.errors.SpecErrors`.
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from stackwright.core.spec.validate import Checked, Context, check_resource, loa
 from stackwright.core.spec.variables import resolve_variables
 from stackwright.core.values import has_path
 from stackwright.errors import SpecError, SpecErrors
+from stackwright.gcpause import gc_paused
 from stackwright.registry import Registry
 
 __all__ = [
@@ -98,22 +97,8 @@ def load_project(
     ``variables`` are given values (``--var``); ``environ`` defaults to ``os.environ`` and is
     read for ``STACKWRIGHT_VAR_<name>``.
     """
-    with _gc_paused():
+    with gc_paused():  # many long-lived objects, no cycles: collecting would only re-scan
         return _load_project(Path(root), kinds, environment, variables or {}, environ)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Loading allocates many long-lived objects and no garbage cycles: collecting meanwhile
-    only traverses them again and again (it more than doubled the time to load 5,000
-    documents)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _load_project(

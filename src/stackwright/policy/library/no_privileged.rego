@@ -1,15 +1,19 @@
 # No privileged containers (privileged: true, or securityContext.privileged: true).
+# One rule body per form (see no_host_network: no helper call for every change).
 package stackwright.lib.no_privileged
 
 import rego.v1
 
-deny contains msg if {
+deny contains message(c) if {
 	some c in input.changes
-	privileged(c.after)
+	c.after.privileged == true
 	c.action != "delete"
-	msg := concat("", [c.address, ": runs a privileged container (drop privileged: true)"])
 }
 
-privileged(spec) if spec.privileged == true
+deny contains message(c) if {
+	some c in input.changes
+	c.after.securityContext.privileged == true
+	c.action != "delete"
+}
 
-privileged(spec) if spec.securityContext.privileged == true
+message(c) := concat("", [c.address, ": runs a privileged container (drop privileged: true)"])

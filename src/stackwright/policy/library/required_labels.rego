@@ -12,12 +12,19 @@ default kinds := ["Service", "Job", "CronJob", "Database", "Cache", "LoadBalance
 
 kinds := value if value := data.params.labelled_kinds
 
-deny contains msg if {
+required_set := {l | some l in required}
+
+# A set difference per change finds who lacks a label; only those build the message, with
+# the missing labels in the order the params give them.
+deny contains message(c) if {
 	some c in input.changes
 	c.kind in kinds
+	c.action != "delete"
+	have := {l | value := c.labels[l]; value != ""}
+	count(required_set - have) > 0
+}
+
+message(c) := concat("", [c.address, ": missing required label(s) ", concat(", ", missing), " (metadata.labels needs ", concat(", ", required), ")"]) if {
 	have := {l | value := c.labels[l]; value != ""}
 	missing := [l | some l in required; not l in have]
-	count(missing) > 0
-	c.action != "delete"
-	msg := concat("", [c.address, ": missing required label(s) ", concat(", ", missing), " (metadata.labels needs ", concat(", ", required), ")"])
 }
