@@ -238,7 +238,10 @@ def test_removed_stopped_and_crashed_containers_come_back(
     # podman restarts a crashed server by itself: no Stackwright process is involved.
     crash = podman("exec", db["container"], "sh", "-c",
                    "kill -9 $(head -n 1 /data/pgdata/postmaster.pid)")
-    assert crash.returncode == 0, crash.stderr
+    # The kill ends the container's main process, and the exec session with it: podman may
+    # then fail to find the session's exit event and say so with 255. Whether the server
+    # crashed is what the restart count below shows.
+    assert crash.returncode == 0 or "exec died event" in crash.stderr, crash.stderr
     back = _eventually(lambda: query(db["url"], "SELECT n FROM t") == [(7,)], 60)
     assert back, "the server came back with its data"
     restarts = podman("container", "inspect", db["container"], "--format",

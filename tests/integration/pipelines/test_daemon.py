@@ -13,6 +13,8 @@ import httpx
 import pytest
 from tests.fixtures.cli import Project
 
+from stackwright.pipelines.cli_support import ENDED
+
 from .conftest import job_of, run_doc, wait_for
 
 pytestmark = pytest.mark.slow
@@ -97,8 +99,9 @@ def test_daemon_runs_masks_secrets_takes_webhooks_and_recovers(
                           headers={"X-GitHub-Event": "push"}, timeout=30)
         assert hook.status_code == 200, hook.text
         started = hook.json()["started"]
-        webhook_run = wait_for("the webhook's run", lambda: (
-            d := run_doc(p, started)) and d["status"] == "success" and d)
+        webhook_run = wait_for("the webhook's run to end", lambda: (
+            d := run_doc(p, started)) and d["status"] in ENDED and d, timeout=240)
+        assert webhook_run["status"] == "success", webhook_run  # the whole run if it did not
         assert webhook_run["trigger"] == "webhook"
         api_doc = httpx.get(f"{api}/api/v1/pipelines/runs/{started}", timeout=30).json()
         assert api_doc["jobs"][0]["status"] == "success"
