@@ -55,11 +55,25 @@ def write_project(root: Path, size: int) -> None:
     (root / "main.yaml").write_text("---\n".join(docs))
 
 
-def timed_check(engine: Any, plan: Any) -> tuple[float, int]:
+def check_input(engine: Any, plan: Any) -> Any:
+    """What the engine hands the plan checks for ``plan``."""
     from stackwright.core.checks import PlanCheckInput
+
+    return PlanCheckInput(plan, engine.project.declared, engine.root, engine.environment, "bench")
+
+
+def bench_policy(engine: Any) -> tuple[Any, Any]:
+    """The project's one ``Policy``: its spec and its loaded modules."""
+    from stackwright.policy import gate
+
+    decl, spec = gate.declared_policies(engine.project.declared)[0]
+    return spec, gate.load_policy(decl, spec, engine.root)
+
+
+def timed_check(engine: Any, plan: Any) -> tuple[float, int]:
     from stackwright.policy.gate import policy_check
 
-    inp = PlanCheckInput(plan, engine.project.declared, engine.root, engine.environment, "bench")
+    inp = check_input(engine, plan)
     started = time.perf_counter()
     found = policy_check(inp)
     return time.perf_counter() - started, len(found)
@@ -67,20 +81,18 @@ def timed_check(engine: Any, plan: Any) -> tuple[float, int]:
 
 def profile(engine: Any, plan: Any) -> dict[str, float]:
     """Compile (cold), hand the input over, query: the parts of one evaluation."""
-    from stackwright.core.checks import PlanCheckInput
     from stackwright.policy import gate
     from stackwright.policy.rego import _set_regorus_input
     from stackwright.policy.regoinput import build_input
 
-    inp = PlanCheckInput(plan, engine.project.declared, engine.root, engine.environment, "bench")
-    decl, spec = gate.declared_policies(engine.project.declared)[0]
-    loaded = gate.load_policy(decl, spec, engine.root)
+    inp = check_input(engine, plan)
+    _, loaded = bench_policy(engine)
     gate._COMPILED.clear()
     started = time.perf_counter()
     compiled = gate.compiled_for(loaded)
     compile_s = time.perf_counter() - started
     started = time.perf_counter()
-    doc = {"environment": engine.environment, "changes": gate.change_docs(inp)}
+    doc = {**gate.plan_document(inp), "changes": gate.change_docs(inp)}
     docs_s = time.perf_counter() - started
     started = time.perf_counter()
     if compiled.engine == "regorus":
@@ -104,12 +116,11 @@ def opa_peer(engine: Any, plan: Any, repeat: int) -> dict[str, Any]:
         return {}
     import json
 
-    from stackwright.core.checks import PlanCheckInput
     from stackwright.policy import gate
 
-    inp = PlanCheckInput(plan, engine.project.declared, engine.root, engine.environment, "bench")
-    decl, spec = gate.declared_policies(engine.project.declared)[0]
-    compiled = gate.compiled_for(gate.load_policy(decl, spec, engine.root))
+    inp = check_input(engine, plan)
+    spec, loaded = bench_policy(engine)
+    compiled = gate.compiled_for(loaded)
     doc = {**gate.plan_document(inp), "changes": gate.change_docs(inp)}
     ours = compiled.query(doc)
     with OpaEngine() as opa:
