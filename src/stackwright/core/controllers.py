@@ -57,7 +57,11 @@ class ControllerContext(Protocol):
 
 
 class Controller(Protocol):
-    """One control loop. ``tick`` must return promptly and be safe to call again."""
+    """One control loop. ``tick`` must return promptly and be safe to call again.
+
+    A controller that hands work to threads or processes of its own may also define
+    ``close(timeout: float) -> None``: on shutdown, once its loop has stopped, the host calls it
+    to wait (at most ``timeout`` seconds) for that work to end."""
 
     name: ClassVar[str]
     interval: float

@@ -12,7 +12,7 @@ raised from the next tick, so ``stackwright status`` shows the controller's last
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -73,6 +73,12 @@ class BackupsController:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backups")
         self.active: dict[Job, Future[Run]] = {}
         self.platform: Platform | None = None
+
+    def close(self, timeout: float) -> None:
+        """Drop the runs that have not started, then wait for the one in progress (a restic
+        prune or check holds the repository's lock until it ends)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        wait(list(self.active.values()), timeout=timeout)
 
     def _platform(self, ctx: ControllerContext) -> Platform:
         if self.platform is None:

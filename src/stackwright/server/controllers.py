@@ -110,6 +110,7 @@ class ControllerHost:
         self.stop = threading.Event()
         self.states: list[ControllerState] = []
         self.threads: list[threading.Thread] = []
+        self.controllers: list[Controller] = []
 
     def start(self) -> None:
         configured: Mapping[str, Any] = self.engine.config.settings.get("controllers") or {}
@@ -134,6 +135,7 @@ class ControllerHost:
                                   name=f"controller-{controller.name}", daemon=True)
         self.states.append(state)
         self.threads.append(thread)
+        self.controllers.append(controller)
         thread.start()
         self.log("controller.started", controller=controller.name,
                  interval_s=controller.interval)
@@ -162,6 +164,15 @@ class ControllerHost:
         deadline = time.monotonic() + timeout
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        for controller in self.controllers:  # then the work they handed off (see Controller)
+            close = getattr(controller, "close", None)
+            if close is None:
+                continue
+            try:
+                close(max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # the others still get their turn
+                self.log("controller.close_failed", level="error", controller=controller.name,
+                         error=str(exc))
 
     def status(self) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self.states]

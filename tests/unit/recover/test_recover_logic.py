@@ -172,3 +172,25 @@ def test_service_check_urls_reach_the_host_loopback() -> None:
                     {"url": "postgresql://postgres:pw@127.0.0.1:5433/shop"})
     assert _scratch_env([item]) == {
         "SCRATCH_DB_URL": "postgresql://postgres:pw@10.0.2.2:5433/shop"}
+
+
+def test_backups_controller_close_waits_for_the_run_in_progress() -> None:
+    import threading
+
+    from stackwright.recover.controller import BackupsController
+
+    ctl = BackupsController({})
+    started, release = threading.Event(), threading.Event()
+
+    def run() -> str:  # a restic prune holding the repository's lock
+        started.set()
+        release.wait(30)
+        return "done"
+
+    ctl.active[("backup", "conf")] = ctl.pool.submit(run)
+    queued = ctl.pool.submit(lambda: "never")  # behind it, not started yet
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    ctl.close(timeout=20)
+    assert ctl.active[("backup", "conf")].result(timeout=0) == "done"
+    assert queued.cancelled()

@@ -125,3 +125,38 @@ def test_host_runs_ticks_recovers_from_failures_and_skips_disabled(engine: Engin
     ticks = made[0].ticks
     time.sleep(0.2)
     assert made[0].ticks == ticks, "no tick after shutdown"
+
+
+class HandsOff(Counting):
+    """Hands each tick's work to a thread of its own, as the backups controller does."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        super().__init__(settings)
+        self.release = threading.Event()
+        self.work: list[threading.Thread] = []
+        self.closed_with: list[float] = []
+
+    def tick(self, ctx: ControllerContext) -> None:
+        if not self.work:
+            self.work.append(threading.Thread(target=self.release.wait, args=(30,)))
+            self.work[0].start()
+            self.ticked.set()
+
+    def close(self, timeout: float) -> None:
+        self.closed_with.append(timeout)
+        self.release.set()
+        self.work[0].join(timeout)
+
+
+def test_shutdown_closes_controllers_after_their_loops_within_the_timeout(
+        engine: Engine) -> None:
+    made: list[HandsOff] = []
+    registry = Registry[ControllerFactory]("controller")
+    registry.add("counting", lambda settings: made.append(HandsOff(settings)) or made[-1])
+    host = ControllerHost(engine, lambda name, **f: None, registry)
+    host.start()
+    assert made[0].ticked.wait(5)
+    host.shutdown(timeout=20)
+    assert len(made[0].closed_with) == 1 and 0 < made[0].closed_with[0] <= 20
+    assert not made[0].work[0].is_alive(), "the handed-off work ended before shutdown returned"
+    assert not host.threads[0].is_alive()
