@@ -79,8 +79,9 @@ def test_two_copies_of_the_example_run_side_by_side(checkouts: tuple[Checkout, C
     # the second checkout on the first one's public port: refused, naming who holds it
     taken = [*b.vars[:2], "--var", f"port={a.port}", *b.vars[4:]]
     clash = b.run(*taken, "apply", "--yes", "-o", "json", timeout=1500)
-    assert clash.code == 1
-    assert "already in use by haproxy" in clash.out and f"environment dev in {a.root}" in clash.out
+    assert clash.code == 1, clash.out
+    assert "already in use by haproxy" in clash.out, clash.out  # the whole answer when not
+    assert f"environment dev in {a.root}" in clash.out
     b.sw("up", timeout=900)
     assert project_scope("quickstart", a.root).key != project_scope("quickstart", b.root).key
 

@@ -223,11 +223,19 @@ class Rollout:
             # second, not after every failed check (a replica starting fails its first few).
             if time.monotonic() - looked >= STATE_CHECK_EVERY:
                 looked = time.monotonic()
-                state = self.podman.probe(["container", "inspect", "--format",
-                                           "{{.State.Running}}", replica.name]).stdout.strip()
-                if state != "true":
+                if self._exited(replica):
                     return health.HealthResult(False, f"{res.detail}; the container exited")
             time.sleep(min(interval, 0.25))
+
+    def _exited(self, replica: Replica) -> bool:
+        """Whether podman says the replica's container stopped or is gone; an inspect that
+        failed for another reason (podman busy under load) is no answer, and the wait goes
+        on until the health timeout."""
+        done = self.podman.probe(["container", "inspect", "--format", "{{.State.Running}}",
+                                  replica.name])
+        if done.returncode == 0:
+            return done.stdout.strip() == "false"
+        return "no such container" in done.stderr.lower()
 
     def _publish(self, replicas: Sequence[Replica], weight: int = 100) -> None:
         """Add to every backend and the route table, then wait until HAProxy sees them UP."""

@@ -198,3 +198,33 @@ def test_a_canary_weight_survives_a_load_balancer_reload(tmp_path: Path) -> None
     assert "server old-1 127.0.0.1:41002 weight 9" in text
     assert service_from_json({"service": "s", "servers": [
         {"name": "a-1", "container": "c", "ports": {}}]}).servers[0].weight == 100
+
+
+class _InspectOnly:
+    """A podman whose ``container inspect`` answers as given."""
+
+    def __init__(self, code: int, out: str, err: str = "") -> None:
+        self.answer = (code, out, err)
+
+    def probe(self, args: list[str], timeout: float | None = None) -> object:
+        from stackwright.tools._proc import Completed
+        code, out, err = self.answer
+        return Completed(tuple(args), code, out, err)
+
+
+@pytest.mark.parametrize("code,out,err,exited", [
+    (0, "true\n", "", False),
+    (0, "false\n", "", True),
+    (125, "", "Error: no such container sw-x", True),
+    (125, "", "Error: acquiring lock 3 for container: timed out", False),  # busy: no answer
+])
+def test_a_replica_counts_as_exited_only_when_podman_says_so(
+        tmp_path: Path, code: int, out: str, err: str, exited: bool) -> None:
+    from stackwright.services.identity import Identity
+    from stackwright.services.replicas import Replica
+    from stackwright.services.rollout import Rollout
+
+    podman = _InspectOnly(code, out, err)
+    rollout = Rollout(podman, Identity("p", "dev", "web"),  # type: ignore[arg-type]
+                      spec(), "r1", RouteTable(tmp_path / "routes"))
+    assert rollout._exited(Replica("sw-x", "r1", 0, True, {8080: 1})) is exited
