@@ -8,11 +8,19 @@ new WAL segment, waits for it to be archived and backs up the archive directory.
 runs, the ``backups`` controller ships the archive directory on the policy's
 ``walSchedule`` (:func:`ship`: only when a new segment was archived; restic adds only the
 new segments), so the newest restorable time is that of the last shipped segment.
+
+The spool is trimmed after each backup run, with PostgreSQL's own ``pg_archivecleanup``:
+once the run's WAL snapshot holds every segment, the segments older than the one current
+when its base backup began are removed from the volume (restoring that base needs none of
+them; older bases find them in the snapshots taken before). Each WAL snapshot is tagged
+with the oldest segment it holds (``sw-wal-first``) and each base backup with the segment
+it starts from (``sw-wal-start``), so a restore picks a WAL snapshot that covers its base.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +38,7 @@ from stackwright.tools import restic
 from stackwright.tools.restic import BackupSummary, Repo, Snapshot
 
 WAL_DIR = "/data/wal"
+_SEGMENT = re.compile(r"[0-9A-F]{24}")
 _PGBIN = ('PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1); '
           'if [ -n "$PGBIN" ]; then PATH="$PGBIN:$PATH"; fi')
 
@@ -66,10 +75,11 @@ def capture(platform: Platform, repo: Repo, source: Source, tags: list[str],
             timeout: float) -> list[BackupSummary]:
     """A base backup, then the WAL archive up to now: two snapshots."""
     check_archiving(platform, source)
+    start = _sql(platform, source, "SELECT pg_walfile_name(pg_current_wal_lsn())")
     base = _exec(platform, source, "pg_basebackup -D - -Ft -X fetch -c fast")
     first = restic.backup_stream(repo, base, f"{source.name}.base.tar",
-                                 [*tags, "sw-type=basebackup"], host=platform.host(),
-                                 timeout=timeout)
+                                 [*tags, "sw-type=basebackup", f"sw-wal-start={start}"],
+                                 host=platform.host(), timeout=timeout)
     segment = _sql(platform, source, "SELECT pg_walfile_name(pg_switch_wal())")
     folder = volume_dir(platform, source) / "wal"
     deadline = time.monotonic() + 120
@@ -79,7 +89,28 @@ def capture(platform: Platform, repo: Repo, source: Source, tags: list[str],
                                  "within 120s", hint="check archive_command", delay=30)
         time.sleep(0.2)
     wal = _backup_spool(platform, repo, folder, tags, timeout)
+    trim_spool(platform, source, start)
     return [first, wal]
+
+
+def trim_spool(platform: Platform, source: Source, keep_from: str) -> None:
+    """Remove the spool's segments older than ``keep_from`` (``pg_archivecleanup``: WAL
+    segments and backup history files only; timeline history files stay)."""
+    argv = _exec(platform, source, f"pg_archivecleanup {WAL_DIR} {keep_from}")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode:
+        raise PermanentError(f"{source.label}: trimming the WAL spool failed: "
+                             f"{done.stderr.strip()[-300:]}",
+                             hint="this run's snapshots are stored; until a run trims "
+                                  f"it, {WAL_DIR} on the volume keeps growing")
+
+
+def covers(wal: Snapshot, base: Snapshot) -> bool:
+    """Whether WAL snapshot ``wal`` holds the segments base backup ``base`` starts from
+    (snapshots from before the spool was trimmed carry no tags, and hold them all). Segment
+    names compare without their timeline (its first 8 characters), as pg_archivecleanup's."""
+    first, start = wal.tag("sw-wal-first"), base.tag("sw-wal-start")
+    return first is None or start is None or first[8:24] <= start[8:24]
 
 
 def newest_segment(folder: Path) -> tuple[str, datetime] | None:
@@ -92,12 +123,21 @@ def newest_segment(folder: Path) -> tuple[str, datetime] | None:
     return name, datetime.fromtimestamp(mtime, UTC)
 
 
+def oldest_segment(folder: Path) -> str | None:
+    """The name of the oldest WAL segment in the spool (24 hexadecimal digits)."""
+    names = [p.name for p in folder.iterdir() if _SEGMENT.fullmatch(p.name)] \
+        if folder.is_dir() else []
+    return min(names, key=lambda n: n[8:]) if names else None
+
+
 def _backup_spool(platform: Platform, repo: Repo, folder: Path, tags: list[str],
                   timeout: float) -> BackupSummary:
     """The spool as a ``sw-type=wal`` snapshot, tagged with its newest segment's time
     (``sw-wal-at``: what a restore of it recovers up to)."""
     newest = newest_segment(folder)
     at = [f"sw-wal-at={newest[1].isoformat()}", f"sw-wal-segment={newest[0]}"] if newest else []
+    oldest = oldest_segment(folder)
+    at += [f"sw-wal-first={oldest}"] if oldest else []
     return restic.backup_paths(repo, [Path(".")], [*tags, "sw-type=wal", *at],
                                host=platform.host(), cwd=folder, timeout=timeout)
 

@@ -354,10 +354,12 @@ def _scratch_pitr(platform: Platform, repo: Repo, source: Source, base: Snapshot
     from stackwright.recover import pitr
 
     wals = [s for s in restic.snapshots(repo, [f"sw-source={source.label},sw-type=wal"])
-            if _snap_time(s) >= _snap_time(base)]
+            if _snap_time(s) >= _snap_time(base) and pitr.covers(s, base)]
     if not wals:
         raise PermanentError(f"{source.label}: no archived WAL after base backup "
-                             f"{base.short_id}", hint="run the policy again")
+                             f"{base.short_id} that holds the segment it starts from",
+                             hint="run the policy again, or keep more WAL snapshots "
+                                  "(retention) to restore older base backups")
     wal = max(wals, key=_snap_time)
     pg = pitr.restore_to(platform, repo, source, base, wal, at)["pg"]
     assert source.record is not None

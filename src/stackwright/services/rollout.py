@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from stackwright.errors import PermanentError
+from stackwright.errors import PermanentError, RolledBack
 from stackwright.services import health
 from stackwright.services.identity import Identity
 from stackwright.services.replicas import Replica, logs_tail, remove, start_replica
@@ -78,6 +78,12 @@ class RolloutFailed(PermanentError):
     """A new replica never became healthy; the old revision keeps serving."""
 
 
+class RolloutUndone(RolloutFailed, RolledBack):
+    """A rolling update failed before it retired any replica or published any new one: the
+    service serves exactly what its record says, so the engine keeps that record (READY,
+    the previous spec) rather than marking the update interrupted."""
+
+
 class Rollout:
     """Brings one service to its spec with podman and HAProxy (see the module docstring)."""
 
@@ -91,6 +97,7 @@ class Rollout:
                                       log=log)
         self.serving: dict[str, Replica] = {}  # what the route table lists, by name
         self.weights: dict[str, int] = {}  # server name -> weight in HAProxy
+        self.changed = False  # a replica was retired, or one published, by this rollout
 
     # observing
 
@@ -161,7 +168,13 @@ class Rollout:
             count = surge_batch(desired, len(new), len(old), r.maxSurge) if indexes else 0
             batch, indexes = indexes[:count], indexes[count:]
             if batch:
-                new += self._start_healthy(batch)
+                untouched = not self.changed
+                try:
+                    new += self._start_healthy(batch)
+                except RolloutFailed as exc:
+                    if untouched:  # what served before serves, as the record says
+                        raise RolloutUndone(exc.message, hint=exc.hint) from exc
+                    raise
             gone = removable(desired, len(new), len(old), r.maxUnavailable)
             if not batch and not gone:
                 raise PermanentError("the rollout cannot make progress",
@@ -241,6 +254,7 @@ class Rollout:
         """Add to every backend and the route table, then wait until HAProxy sees them UP."""
         if not replicas:
             return
+        self.changed = True
         with self.table.locked():
             targets = self.traffic.targets()
             self.traffic.add(targets, replicas, weight)
@@ -257,6 +271,7 @@ class Rollout:
         """Take out of HAProxy (draining first when asked), then stop and remove."""
         if not replicas:
             return
+        self.changed = True
         with self.table.locked():
             targets = self.traffic.targets()
             for r in replicas:

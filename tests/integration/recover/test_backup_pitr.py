@@ -1,6 +1,7 @@
 """Point-in-time recovery of a managed Database: rows written, a base backup with archived
-WAL, more rows, another backup; a restore to a time between the two sets of rows brings
-back exactly the first ones (and a restore to the latest, all of them)."""
+WAL, more rows, more backups (each trims the WAL spool); a restore to a time between the
+first two sets of rows brings back exactly the first ones (and a restore to the latest, all
+of them)."""
 
 from __future__ import annotations
 
@@ -76,23 +77,39 @@ def test_restore_to_a_time_between_two_sets_of_rows(recover_project: RecoverProj
     assert first["ok"], first
     assert {s["source"] for s in first["snapshots"]} == {"Database/db"}
     assert len(first["snapshots"]) == 2  # the base backup and the WAL archive
+    sql(db["url"], "INSERT INTO orders VALUES (10)")  # only in the WAL after the first base,
+    switch_wal(db["container"])  # in a segment older than the second base: trimmed by it
     time.sleep(1.5)
     between = datetime.now(UTC).isoformat()
     time.sleep(1.5)
     sql(db["url"], "INSERT INTO orders VALUES (4), (5)")
+    kept = spool(db["container"])
     assert rp.json("backup", "run", "shop")["ok"]
+    sql(db["url"], "INSERT INTO orders VALUES (6)")
+    assert rp.json("backup", "run", "shop")["ok"]
+    # each run trims the spool to its base backup's start: the first run's segments are gone
+    trimmed = spool(db["container"])
+    assert trimmed and min(kept) not in trimmed and min(trimmed) > min(kept), (kept, trimmed)
 
+    # the newest WAL snapshot no longer holds what the first base needs: an older one does
     at = rp.json("backup", "restore", "shop", "--at", between)
     item = at["restored"][0]
     assert item["recoveryTarget"] == between
-    assert scratch_rows(item) == [(1,), (2,), (3,)]
+    assert scratch_rows(item) == [(1,), (2,), (3,), (10,)]
     rp.run("backup", "discard", at["id"])
 
     latest = rp.json("backup", "restore", "shop")
-    assert scratch_rows(latest["restored"][0]) == [(n,) for n in range(1, 6)]
+    assert scratch_rows(latest["restored"][0]) == [(n,) for n in (*range(1, 7), 10)]
     rp.run("backup", "discard", latest["id"])
-    assert len(sql(db["url"], "SELECT * FROM orders")) == 5
+    assert len(sql(db["url"], "SELECT * FROM orders")) == 7
     rp.assert_password_nowhere()
+
+
+def spool(container: str) -> list[str]:
+    """The WAL segments in the database's archive directory."""
+    done = subprocess.run(["podman", "exec", container, "ls", "/data/wal"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return sorted(n for n in done.stdout.split() if len(n) == 24)
 
 
 def switch_wal(container: str) -> str:

@@ -211,6 +211,10 @@ def test_bad_revision_fails_and_old_keeps_serving(
     assert load.failures == []
     assert set(load.answers) == {"v2"}
     assert containers(project_name(project_root)) == good
+    # nothing was retired: the record is the previous spec, READY, not an interrupted update
+    web = next(c for c in plan(project_root).changes if c.address == WEB)
+    assert web.action is Action.UPDATE and web.reason is None, web
+    assert [d.path for d in web.diffs] == ["image"]
     write(project_root, images["v2"], 2)  # back to the good revision: converges again
     assert apply(project_root).result.ok
     assert containers(project_name(project_root)) == good

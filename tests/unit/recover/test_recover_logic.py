@@ -4,6 +4,7 @@ flags, restic error translation, the controller's schedule decisions."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +195,28 @@ def test_backups_controller_close_waits_for_the_run_in_progress() -> None:
     ctl.close(timeout=20)
     assert ctl.active[("backup", "conf")].result(timeout=0) == "done"
     assert queued.cancelled()
+
+
+def test_a_wal_snapshot_covers_a_base_backup_only_from_its_oldest_segment_on(
+        tmp_path: Path) -> None:
+    from stackwright.recover.pitr import covers, oldest_segment
+
+    def wal(*tags: str) -> Snapshot:
+        return Snapshot("w" * 8, "w" * 4, "2026-01-03T00:00:00Z", ("/x",), tags, "h")
+
+    base = wal("sw-wal-start=000000010000000000000005")
+    trimmed_before = wal("sw-wal-first=000000010000000000000005")
+    trimmed_after = wal("sw-wal-first=000000010000000000000009")
+    untagged = wal()
+    assert covers(trimmed_before, base) and covers(untagged, base)
+    assert not covers(trimmed_after, base)
+    # a later timeline holds the same positions: names compare without it
+    assert covers(wal("sw-wal-first=000000020000000000000004"), base)
+
+    spool = tmp_path / "wal"
+    spool.mkdir()
+    for name in ("000000010000000000000007", "000000010000000000000006.00000028.backup",
+                 "00000002.history", "000000020000000000000008", "000000010000000000000006"):
+        (spool / name).write_text("")
+    assert oldest_segment(spool) == "000000010000000000000006"
+    assert oldest_segment(tmp_path / "missing") is None
