@@ -88,7 +88,7 @@ def capture(platform: Platform, repo: Repo, source: Source, tags: list[str],
             raise TemporaryError(f"{source.label}: WAL segment {segment} was not archived "
                                  "within 120s", hint="check archive_command", delay=30)
         time.sleep(0.2)
-    wal = _backup_spool(platform, repo, folder, tags, timeout)
+    wal = _backup_spool(platform, repo, folder, tags, timeout, newest_segment(folder))
     trim_spool(platform, source, start)
     return [first, wal]
 
@@ -131,10 +131,10 @@ def oldest_segment(folder: Path) -> str | None:
 
 
 def _backup_spool(platform: Platform, repo: Repo, folder: Path, tags: list[str],
-                  timeout: float) -> BackupSummary:
+                  timeout: float, newest: tuple[str, datetime] | None) -> BackupSummary:
     """The spool as a ``sw-type=wal`` snapshot, tagged with its newest segment's time
-    (``sw-wal-at``: what a restore of it recovers up to)."""
-    newest = newest_segment(folder)
+    (``sw-wal-at``: what a restore of it recovers up to; ``newest``, as the caller found it)
+    and its oldest segment (``sw-wal-first``)."""
     at = [f"sw-wal-at={newest[1].isoformat()}", f"sw-wal-segment={newest[0]}"] if newest else []
     oldest = oldest_segment(folder)
     at += [f"sw-wal-first={oldest}"] if oldest else []
@@ -151,7 +151,7 @@ def ship(platform: Platform, repo: Repo, source: Source, tags: list[str], timeou
     if newest is None or (after is not None and newest[0] <= after):
         return None
     return _backup_spool(platform, repo, folder, [*tags, f"sw-source={source.label}"],
-                         timeout), newest[0]
+                         timeout, newest), newest[0]
 
 
 def _write(path: Path, text: str) -> None:
